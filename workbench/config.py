@@ -1,0 +1,296 @@
+"""One experiment, one config object: `WorkbenchConfig`.
+
+The same object comes from Python kwargs in a notebook (``WorkbenchConfig(task="countdown")``),
+from ``--config recipe.yaml`` plus ``--key value`` overrides on the CLI (``parse_cli``, built on
+TRL's ``TrlParser``), and from a run directory's ``config.yaml`` (``WorkbenchConfig.from_yaml``).
+``to_grpo_config`` is the only place that builds TRL's ``GRPOConfig``.
+
+The defaults are the demo's settings (embedded 135M model on a 2-core CPU, see README); recipes
+under configs/ override them. This module imports no torch/TRL at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.errors import WorkbenchError
+
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+class ConfigError(WorkbenchError):
+    pass
+
+
+def _parse_mapping(value: Any, what: str, cast=float) -> dict:
+    """Accept a dict, a JSON object string, or ``"a=1,b=0.5"`` (the CLI form)."""
+    if isinstance(value, dict):
+        return dict(value)
+    if value is None or value == "":
+        return {}
+    text = str(value).strip()
+    if text.startswith("{"):
+        try:
+            return dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{what}: not valid JSON ({e}): {text!r}") from None
+    out = {}
+    for part in text.split(","):
+        key, sep, val = part.partition("=")
+        if not sep:
+            raise ConfigError(f"{what}: expected 'name=value[,name=value]', got {text!r}")
+        try:
+            out[key.strip()] = cast(yaml.safe_load(val)) if cast is not None else yaml.safe_load(val)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{what}: value for {key.strip()!r} is not a number: {val!r}") from None
+    return out
+
+
+class RewardWeights(dict):
+    """Type of ``rewards`` for the CLI parser: argparse calls it on the flag's string."""
+
+    def __init__(self, value=None):
+        super().__init__(_parse_mapping(value, "rewards"))
+
+
+class TaskKwargs(dict):
+    """Type of ``task_kwargs`` for the CLI parser (values parsed as YAML scalars)."""
+
+    def __init__(self, value=None):
+        super().__init__(_parse_mapping(value, "task_kwargs", cast=None))
+
+
+@dataclass
+class WorkbenchConfig:
+    # What to train on
+    model: str = field(
+        default="smollm2-135m-instruct",
+        metadata={"help": "'smollm2-135m-instruct' (embedded), 'tiny-random' (tests), a local path or a hub id."},
+    )
+    task: str = field(
+        default="chain_sum",
+        metadata={"help": "A task name from `workbench tasks`, any reasoning-gym dataset name, or a .jsonl file."},
+    )
+    task_kwargs: TaskKwargs = field(
+        default_factory=dict,
+        metadata={"help": "Task keyword arguments (YAML mapping, JSON object or 'k=v,k=v'), e.g. reasoning-gym's."},
+    )
+    template: str = field(
+        default="chat_concise",
+        metadata={"help": "Prompt template: auto, r1_zero, chat_think or chat_concise (see workbench.templates)."},
+    )
+    rewards: RewardWeights = field(
+        default_factory=lambda: {"accuracy": 1.0},
+        metadata={"help": "Reward name -> weight, e.g. 'accuracy=1,format=0.5' (see workbench.rewards)."},
+    )
+    # Where the run goes
+    runs_root: str = field(default="runs", metadata={"help": "Directory that holds run directories."})
+    run_name: str | None = field(default=None, metadata={"help": "Run directory name (default: task-timestamp)."})
+    seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and LoRA init."})
+    # GRPO
+    max_steps: int = field(default=20, metadata={"help": "Optimizer steps."})
+    num_generations: int = field(default=8, metadata={"help": "Rollouts per prompt (the group size G)."})
+    per_device_train_batch_size: int = field(
+        default=32, metadata={"help": "Completions per device per step; prompts per step = this / num_generations."}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
+    learning_rate: float = field(default=2e-4, metadata={"help": "AdamW learning rate of the LoRA parameters."})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "transformers scheduler name."})
+    warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps."})
+    temperature: float = field(default=1.0, metadata={"help": "Rollout sampling temperature."})
+    top_p: float = field(default=1.0, metadata={"help": "Rollout nucleus sampling."})
+    max_completion_length: int = field(default=24, metadata={"help": "New tokens per rollout."})
+    beta: float = field(default=0.0, metadata={"help": "KL coefficient to the reference (R1-Zero used 0.001)."})
+    epsilon: float = field(default=0.2, metadata={"help": "PPO clip range (lower; upper too unless epsilon_high)."})
+    epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (DAPO clip-higher)."})
+    loss_type: str = field(default="dapo", metadata={"help": f"TRL loss aggregation: {', '.join(LOSS_TYPES)}."})
+    scale_rewards: str = field(
+        default="group", metadata={"help": "Advantage scaling: group (GRPO), batch, or none (Dr. GRPO)."}
+    )
+    num_iterations: int = field(default=1, metadata={"help": "Policy updates per generation batch (mu)."})
+    mask_truncated_completions: bool = field(default=False, metadata={"help": "Drop truncated rollouts from loss."})
+    gradient_checkpointing: bool = field(
+        default=False,
+        metadata={"help": "Recompute activations in backward (TRL's default is on; a 135M model does not need it)."},
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping."})
+    # Model policy
+    precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16."})
+    quantization: str = field(default="auto", metadata={"help": "auto (4bit on CUDA, none on CPU), none, 4bit."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' or 'q_proj,v_proj,...'."})
+    # Evaluation on the held-out split
+    eval_items: int = field(default=96, metadata={"help": "Held-out items evaluated before and after (0: skip)."})
+    eval_batch_size: int = field(default=32, metadata={"help": "Prompts per greedy-generation batch in evaluation."})
+    eval_max_new_tokens: int | None = field(default=None, metadata={"help": "Default: max_completion_length."})
+    # Output
+    save_adapter: bool = field(default=True, metadata={"help": "Save the LoRA adapter + tokenizer at the end."})
+    report_to: str = field(default="none", metadata={"help": "Extra trackers for transformers (wandb, ...)."})
+
+    def __post_init__(self):
+        # Plain dicts from here on (YAML-safe, comparable), whatever form they came in.
+        self.task_kwargs = dict(TaskKwargs(self.task_kwargs))
+        self.rewards = {str(k): float(v) for k, v in RewardWeights(self.rewards).items()}
+        self.validate()
+
+    def validate(self) -> None:
+        """Fail fast on bad values, naming the field and the valid choices."""
+        positive = ["max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
+                    "max_completion_length", "num_iterations", "lora_r", "eval_batch_size"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_generations < 2:
+            raise ConfigError("num_generations must be >= 2: GRPO normalises rewards within a group")
+        generation_batch = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if generation_batch % self.num_generations:
+            raise ConfigError(
+                f"num_generations ({self.num_generations}) must divide the generation batch "
+                f"per_device_train_batch_size x gradient_accumulation_steps = {generation_batch}; "
+                f"valid num_generations for it: {[g for g in range(2, generation_batch + 1) if generation_batch % g == 0]}"
+            )
+        if self.loss_type not in LOSS_TYPES:
+            raise ConfigError(f"unknown loss_type {self.loss_type!r}; valid choices: {', '.join(LOSS_TYPES)}")
+        if self.scale_rewards not in SCALE_REWARDS:
+            raise ConfigError(f"unknown scale_rewards {self.scale_rewards!r}; valid choices: {', '.join(SCALE_REWARDS)}")
+        if self.learning_rate < 0:
+            raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
+        if self.temperature <= 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.beta < 0 or self.epsilon <= 0:
+            raise ConfigError(f"beta must be >= 0 and epsilon > 0, got beta={self.beta}, epsilon={self.epsilon}")
+        if self.eval_items < 0:
+            raise ConfigError(f"eval_items must be >= 0, got {self.eval_items}")
+        if not self.rewards:
+            raise ConfigError("rewards is empty; give at least one, e.g. rewards: {accuracy: 1.0}")
+        from workbench.models import PRECISIONS, QUANTIZATIONS
+
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+        if self.quantization not in QUANTIZATIONS:
+            raise ConfigError(f"unknown quantization {self.quantization!r}; valid choices: {', '.join(QUANTIZATIONS)}")
+        from workbench.rewards import REWARDS
+        from workbench.templates import TEMPLATES
+
+        unknown = [r for r in self.rewards if r not in REWARDS]
+        if unknown:
+            raise ConfigError(f"unknown reward(s) {unknown}; valid choices: {', '.join(REWARDS)}")
+        if self.template not in TEMPLATES:
+            raise ConfigError(f"unknown template {self.template!r}; valid choices: {', '.join(TEMPLATES)}")
+
+    # Serialisation ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "WorkbenchConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            raise ConfigError(_unknown_keys_message(unknown, known))
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "WorkbenchConfig":
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a YAML mapping of config keys")
+        return cls.from_dict(data)
+
+    def replace(self, **changes) -> "WorkbenchConfig":
+        return self.from_dict({**self.to_dict(), **changes})
+
+    @property
+    def prompts_per_step(self) -> int:
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
+
+
+def _unknown_keys_message(unknown, known) -> str:
+    hints = []
+    for key in unknown:
+        close = difflib.get_close_matches(key.lstrip("-"), known, n=1)
+        hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"unknown config key(s): {', '.join(hints)}; valid keys: {', '.join(sorted(known))}"
+
+
+def parse_cli(argv: list[str] | None = None) -> WorkbenchConfig:
+    """``--config recipe.yaml`` plus ``--key value`` overrides, through TRL's TrlParser."""
+    from trl import TrlParser
+
+    parser = TrlParser(WorkbenchConfig)
+    parser.allow_abbrev = False  # '--max_step' is a typo to report, not a prefix of '--max_steps'
+    known = {f.name for f in dataclasses.fields(WorkbenchConfig)}
+    try:
+        (cfg,) = parser.parse_args_and_config(args=argv)
+    except ValueError as e:
+        # TrlParser lists unknown YAML keys; HfArgumentParser lists unknown CLI flags. Name them with hints.
+        text = str(e)
+        if "Unknown arguments from config file" in text or "not used by the HfArgumentParser" in text:
+            bad = [tok for tok in _quoted_items(text) if tok.lstrip("-") not in known]
+            raise ConfigError(_unknown_keys_message(bad or [text], known)) from None
+        raise ConfigError(text) from None
+    return cfg
+
+
+def _quoted_items(text: str) -> list[str]:
+    import re
+
+    return [m for m in re.findall(r"'([^']+)'", text) if m.startswith("--") or not m.startswith("-")]
+
+
+def to_grpo_config(cfg: WorkbenchConfig, output_dir: str | Path, precision=None, **overrides):
+    """The only place that builds TRL's GRPOConfig from a WorkbenchConfig."""
+    from trl import GRPOConfig
+
+    bf16 = precision is not None and precision.dtype == "bfloat16"
+    fp16 = precision is not None and precision.dtype == "float16"
+    kwargs = dict(
+        output_dir=str(output_dir),
+        max_steps=cfg.max_steps,
+        num_generations=cfg.num_generations,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_steps,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        max_completion_length=cfg.max_completion_length,
+        beta=cfg.beta,
+        epsilon=cfg.epsilon,
+        epsilon_high=cfg.epsilon_high if cfg.epsilon_high is not None else cfg.epsilon,
+        loss_type=cfg.loss_type,
+        scale_rewards=cfg.scale_rewards,
+        num_iterations=cfg.num_iterations,
+        mask_truncated_completions=cfg.mask_truncated_completions,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=bf16,
+        fp16=fp16,
+        use_cpu=precision is not None and precision.device == "cpu",
+        logging_steps=1,
+        save_strategy="no",  # the workbench saves the adapter itself, into the run directory
+        report_to=cfg.report_to,
+        log_completions=False,  # every rollout goes to rollouts.jsonl instead
+        disable_tqdm=False,
+        remove_unused_columns=False,
+    )
+    kwargs.update(overrides)
+    return GRPOConfig(**kwargs)

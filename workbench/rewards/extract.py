@@ -1,0 +1,67 @@
+"""Pull the final answer out of a completion.
+
+Rules, in order:
+1. If the text has an `<answer>...</answer>` pair, the content of the LAST pair, stripped (it may
+   be ""): the R1 format says that is the answer, whatever else the text contains.
+2. Otherwise a fallback that depends on the task's `answer_kind`:
+   - "number": the last number in the text. Integers, decimals and negatives; thousands commas are
+     removed ("1,234" -> "1234"); a minus counts as a sign only when it does not follow a word
+     character or a closing bracket, so "7-3" ends in "3" while "= -4" ends in "-4". This suits
+     chat models told to "end with the final answer as a number".
+   - "expression" / "text": the last of: a line "Answer: X" (or "Final answer: X"), a phrase
+     "(final) answer is X" (rest of the line), or "\\boxed{X}"; X loses surrounding "*", "$" and
+     a trailing period. None if there is no such marker: free text is not guessed at.
+3. None when nothing qualifies.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+_NUMBER = re.compile(r"(?:(?<![\w)\]])-)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+_TEXT_MARKERS = (
+    re.compile(r"^[ \t*#]*(?:final\s+)?answer\s*\**\s*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"\b(?:final\s+)?answer\s+is\s*:?\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"\\boxed\{([^{}]*)\}"),
+)
+
+
+def completion_text(completion) -> str:
+    """A completion as text: TRL passes str for text prompts, [{"content": ...}] for chat ones."""
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    return "" if completion is None else str(completion)
+
+
+def last_number(text: str) -> str | None:
+    matches = _NUMBER.findall(text)
+    return matches[-1].replace(",", "") if matches else None
+
+
+def _clean(answer: str) -> str:
+    # Twice, so that "**3*4+1**." and "$x$." both come out bare.
+    for _ in range(2):
+        answer = answer.strip().strip("*$").strip()
+        answer = answer[:-1] if answer.endswith(".") else answer
+    return answer.strip()
+
+
+def extract_answer(text: str, answer_kind: str = "number") -> str | None:
+    """The final answer in `text` by the rules in this module's docstring, or None."""
+    text = completion_text(text)
+    tagged = _ANSWER_TAG.findall(text)
+    if tagged:
+        return tagged[-1].strip()
+    if answer_kind == "number":
+        return last_number(text)
+    best: tuple[int, str] | None = None
+    for pattern in _TEXT_MARKERS:
+        for m in pattern.finditer(text):
+            if best is None or m.start() >= best[0]:
+                best = (m.start(), m.group(1))
+    if best is None:
+        return None
+    return _clean(best[1]) or None

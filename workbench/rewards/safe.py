@@ -1,0 +1,119 @@
+"""`SafeReward`: a reward function that never takes a training run down.
+
+A verifier that raises on one odd completion would otherwise kill a run hours in. SafeReward
+calls the wrapped function on the whole batch; if that raises (or returns the wrong number of
+rewards, or a non-number), it calls it again on each sample alone, and a sample that still fails
+gets None: TRL turns None into NaN and leaves that sample out of this function's mean ("no reward
+from this function"). It reports every failed sample to `on_error(name, index, exception)` and, when
+TRL passes `log_metric`, logs `reward_errors/<name>` (0 on a clean batch) so failures show up on the
+dashboard instead of silently.
+
+`log_extra` / `log_metric` calls made by the wrapped function are buffered and forwarded only for
+the attempt that counts, so a failed batch attempt cannot leave a half-written column behind.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+
+class _Buffer:
+    """Stands in for TRL's log_extra / log_metric during one attempt."""
+
+    def __init__(self):
+        self.extra: dict[str, list] = {}
+        self.metrics: dict[str, list[float]] = defaultdict(list)
+
+    def log_extra(self, column: str, values: list) -> None:
+        self.extra.setdefault(column, []).extend(values)
+
+    def log_metric(self, name: str, value: float) -> None:
+        self.metrics[name].append(value)
+
+
+def _as_reward(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)  # raises on a non-number, which makes it a failure
+    return None if math.isnan(value) else value
+
+
+class SafeReward:
+    """Wrap reward `fn`: same `__name__`, same contract, never raises (failed samples -> None)."""
+
+    def __init__(self, fn, on_error=None):
+        self.fn = fn
+        self.on_error = on_error
+        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.n_calls = 0
+        self.n_errors = 0  # failed samples over the life of this object
+
+    def _attempt(self, completions: list, kwargs: dict) -> tuple[list, _Buffer]:
+        buf = _Buffer()
+        out = list(self.fn(completions, **{**kwargs, "log_extra": buf.log_extra, "log_metric": buf.log_metric}))
+        if len(out) != len(completions):
+            raise ValueError(f"returned {len(out)} rewards for {len(completions)} completions")
+        return [_as_reward(v) for v in out], buf
+
+    def __call__(self, completions, **kwargs):
+        self.n_calls += 1
+        log_extra = kwargs.pop("log_extra", None)
+        log_metric = kwargs.pop("log_metric", None)
+        failures: list[tuple[int, Exception]] = []
+        try:
+            rewards, buf = self._attempt(list(completions), kwargs)
+            extra, metrics = buf.extra, buf.metrics
+        except Exception:
+            rewards, extra, metrics = self._one_by_one(list(completions), kwargs, failures)
+        self.n_errors += len(failures)
+        for index, exc in failures:
+            if self.on_error is not None:
+                try:
+                    self.on_error(self.__name__, index, exc)
+                except Exception:
+                    pass
+        self._forward(log_extra, log_metric, extra, metrics, len(failures))
+        return rewards
+
+    def _one_by_one(self, completions: list, kwargs: dict, failures: list) -> tuple[list, dict, dict]:
+        n = len(completions)
+        rewards: list[float | None] = []
+        extra: dict[str, list] = {}
+        metrics: dict[str, list[float]] = defaultdict(list)
+        for i in range(n):
+            # Per-sample columns (lists of length n) are sliced; anything else (trainer_state) is shared.
+            sample_kwargs = {
+                k: [v[i]] if isinstance(v, (list, tuple)) and len(v) == n else v for k, v in kwargs.items()
+            }
+            try:
+                (reward,), buf = self._attempt([completions[i]], sample_kwargs)
+            except Exception as exc:
+                failures.append((i, exc))
+                reward, buf = None, _Buffer()
+            rewards.append(reward)
+            for column, values in buf.extra.items():
+                # Pad with None so the column stays aligned with the batch.
+                extra.setdefault(column, [None] * i)
+                extra[column].extend(values[:1] or [None])
+            for column in extra:
+                if len(extra[column]) < i + 1:
+                    extra[column].append(None)
+            for name, values in buf.metrics.items():
+                metrics[name].extend(values)
+        return rewards, extra, metrics
+
+    def _forward(self, log_extra, log_metric, extra: dict, metrics: dict, n_failed: int) -> None:
+        try:
+            if log_extra is not None:
+                for column, values in extra.items():
+                    log_extra(column, values)
+            if log_metric is not None:
+                for name, values in metrics.items():
+                    log_metric(name, sum(values) / len(values))
+                log_metric(f"reward_errors/{self.__name__}", n_failed)
+        except Exception:
+            pass  # logging must not cost the batch its rewards
+
+    def __repr__(self) -> str:
+        return f"SafeReward({self.fn!r})"

@@ -1,0 +1,225 @@
+"""The run directory: the only module that knows its layout. It writes it and reads it.
+
+Layout of ``<runs_root>/<run_name>/``::
+
+    config.yaml      the WorkbenchConfig of the run (``WorkbenchConfig.from_yaml`` reads it back)
+    events.jsonl     one object per event: {"time", "event", ...}; events are
+                       start       {"model", "task", "template", "precision", "pid", "host", "versions"}
+                       eval        {"phase": "before"|"after", "n", "accuracy", "stderr", "items": [...]}
+                       checkpoint  {"path"}
+                       error       {"where", "error", ...}   (a reward function that raised, a crash)
+                       end         {"status": "finished"|"crashed", "seconds", ...}
+    metrics.jsonl    one object per logged optimizer step: {"step", "time", "reward_mean", "reward_std",
+                       "rewards/<name>/mean", "rewards/<name>/std", "accuracy", "completion_length_mean",
+                       "completion_length_max", "truncation_rate", "kl", "entropy", "learning_rate",
+                       "step_seconds", "generation_seconds", "generated_tokens", "generated_tokens_per_s",
+                       "reward_errors/<name>", ...} plus every raw key TRL logged (nothing logged is lost).
+                       "kl" is null when beta = 0: TRL then computes no reference log-probs.
+    rollouts.jsonl   one object per rollout, every rollout of every step: {"step", "prompt_id",
+                       "prompt", "answer", "group", "index", "completion", "tokens", "truncated",
+                       "rewards": {name: value or null}, "reward", "advantage"}
+    adapter/         the trained LoRA adapter and tokenizer (``save_pretrained`` format)
+
+Every .jsonl file is append-only; each record is written as one ``write`` of one line and flushed,
+so another process can read the files while training runs. Readers skip a partial last line (no
+trailing newline yet) and count, rather than raise on, corrupt lines.
+
+No torch or TRL imports here: the app and the notebooks' analysis cells read runs without them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workbench.errors import WorkbenchError
+
+CONFIG = "config.yaml"
+EVENTS = "events.jsonl"
+METRICS = "metrics.jsonl"
+ROLLOUTS = "rollouts.jsonl"
+ADAPTER = "adapter"
+
+
+class RunDirError(WorkbenchError):
+    pass
+
+
+def _clean(value: Any) -> Any:
+    # JSON has no NaN/inf; write null so every reader (browsers included) can parse the line.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def safe_run_dir(runs_root: str | Path, run_name: str) -> Path:
+    """Resolve ``runs_root/run_name``, refusing names that would leave the runs root."""
+    if not run_name or run_name in (".", "..") or "/" in run_name or "\\" in run_name or os.path.isabs(run_name):
+        raise RunDirError(f"invalid run name {run_name!r}: use a plain directory name (no '/', '..' or absolute path)")
+    root = Path(runs_root).resolve()
+    path = (root / run_name).resolve()
+    if path.parent != root:
+        raise RunDirError(f"run name {run_name!r} resolves outside the runs root {root}")
+    return path
+
+
+class RunWriter:
+    """Appends to a run directory. Create with ``RunWriter.create``."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._files = {}
+
+    @classmethod
+    def create(cls, runs_root: str | Path, run_name: str) -> "RunWriter":
+        root = Path(runs_root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise RunDirError(f"runs directory {str(root)!r} is not writable ({e.strerror}); pass a writable --runs_root") from None
+        path = safe_run_dir(root, run_name)
+        if path.exists() and any(path.iterdir()):
+            raise RunDirError(f"run directory {str(path)!r} already exists; choose another --run_name or remove it")
+        path.mkdir(exist_ok=True)
+        return cls(path)
+
+    def _append(self, name: str, record: dict) -> None:
+        f = self._files.get(name)
+        if f is None:
+            f = self._files[name] = open(self.path / name, "a", encoding="utf-8")
+        f.write(json.dumps(_clean(record), ensure_ascii=False) + "\n")
+        f.flush()
+
+    def write_config(self, config_dict: dict) -> None:
+        (self.path / CONFIG).write_text(yaml.safe_dump(config_dict, sort_keys=False))
+
+    def event(self, event: str, **data) -> None:
+        self._append(EVENTS, {"time": time.time(), "event": event, **data})
+
+    def metrics(self, record: dict) -> None:
+        self._append(METRICS, {"time": time.time(), **record})
+
+    def rollouts(self, records: list[dict]) -> None:
+        for record in records:
+            self._append(ROLLOUTS, record)
+
+    def close(self) -> None:
+        for f in self._files.values():
+            f.close()
+        self._files.clear()
+
+
+def read_jsonl(path: str | Path, offset: int = 0) -> tuple[list[dict], int, int]:
+    """Read complete lines from byte ``offset``: (records, next_offset, corrupt_line_count).
+
+    A last line without its newline is still being written: it is left for the next read
+    (``next_offset`` points at its start). A complete line that is not JSON is counted and skipped.
+    """
+    path = Path(path)
+    if not path.exists():
+        return [], offset, 0
+    with open(path, "rb") as f:
+        f.seek(offset)
+        data = f.read()
+    end = data.rfind(b"\n") + 1  # 0 when no complete line
+    records, corrupt = [], 0
+    for line in data[:end].splitlines():
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            corrupt += 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            corrupt += 1
+    return records, offset + end, corrupt
+
+
+@dataclass
+class Run:
+    """Read side of a run directory (finished, running or crashed)."""
+
+    path: Path
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+        if not self.path.is_dir():
+            raise RunDirError(f"no run directory at {str(self.path)!r}")
+
+    @classmethod
+    def open(cls, runs_root: str | Path, run_name: str) -> "Run":
+        return cls(safe_run_dir(runs_root, run_name))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def config(self) -> dict:
+        p = self.path / CONFIG
+        return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
+
+    def events(self) -> list[dict]:
+        return read_jsonl(self.path / EVENTS)[0]
+
+    def metrics(self) -> list[dict]:
+        return read_jsonl(self.path / METRICS)[0]
+
+    def rollouts(self, step: int | None = None) -> list[dict]:
+        records = read_jsonl(self.path / ROLLOUTS)[0]
+        return records if step is None else [r for r in records if r.get("step") == step]
+
+    def evals(self) -> dict[str, dict]:
+        return {e["phase"]: e for e in self.events() if e.get("event") == "eval"}
+
+    def status(self) -> str:
+        """'running', 'finished', 'crashed' or 'empty'. A started run whose process is gone without an
+        end event counts as crashed when it ran on this host."""
+        events = self.events()
+        if not events:
+            return "empty"
+        end = next((e for e in reversed(events) if e.get("event") == "end"), None)
+        if end is not None:
+            return end.get("status", "finished")
+        start = next((e for e in events if e.get("event") == "start"), {})
+        if start.get("host") == os.uname().nodename and start.get("pid") and not _pid_alive(start["pid"]):
+            return "crashed"
+        return "running"
+
+    @property
+    def adapter_dir(self) -> Path:
+        return self.path / ADAPTER
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def list_runs(runs_root: str | Path) -> list[Run]:
+    root = Path(runs_root)
+    if not root.is_dir():
+        return []
+    runs = [Run(p) for p in root.iterdir() if p.is_dir() and ((p / EVENTS).exists() or (p / CONFIG).exists())]
+    return sorted(runs, key=lambda r: (r.path / CONFIG).stat().st_mtime if (r.path / CONFIG).exists() else 0)

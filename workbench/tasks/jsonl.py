@@ -1,0 +1,143 @@
+"""A task read from a JSONL file of `{"question": ..., "answer": ...}` rows.
+
+Extra keys in a row are kept in the item's metadata. Rows go to the eval split by the same
+question-hash rule as every other task and keep file order within each split. The train split
+wraps around (`item("train", len + 3)` is row 3 again: GRPO may need more steps than the file has
+rows); the eval split does not (IndexError past its end). Identical eval questions are dropped
+after their first row so that eval items are distinct questions. `seed` does not change a file
+task's items; it is kept for a uniform signature.
+
+An answer scores 1.0 if math-verify finds it equal to the gold answer (numbers, fractions, LaTeX)
+or if both are equal after trimming, casefolding and collapsing whitespace.
+
+    task = JsonlTask("data/my_questions.jsonl")
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from pathlib import Path
+
+from workbench.tasks.base import ANSWER_KINDS, Task, json_safe
+from workbench.errors import WorkbenchError
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+def math_equal(gold: str, answer: str) -> bool:
+    """math-verify's equivalence of two answers; False when either side does not parse."""
+    from math_verify import parse, verify
+
+    # math-verify times out with signal.alarm, which only works in the main thread (reward
+    # functions may run elsewhere, e.g. an async rollout worker), so elsewhere go without.
+    main = threading.current_thread() is threading.main_thread()
+    if not main:
+        logging.getLogger("math_verify").setLevel(logging.ERROR)
+    parsing_timeout = 5 if main else None
+    gold_parsed = parse(gold, parsing_timeout=parsing_timeout)
+    answer_parsed = parse(answer, parsing_timeout=parsing_timeout)
+    if not gold_parsed or not answer_parsed:
+        return False
+    return bool(verify(gold_parsed, answer_parsed, timeout_seconds=5 if main else None))
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a JSONL file; errors name the file, the 1-based line and what is wrong."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise WorkbenchError(f"{path}:{lineno}: malformed JSON ({e.msg})") from e
+            if not isinstance(row, dict):
+                raise WorkbenchError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            for key in ("question", "answer"):
+                if row.get(key) is None:
+                    raise WorkbenchError(f"{path}:{lineno}: row is missing the {key!r} key")
+            rows.append(row)
+    return rows
+
+
+class JsonlTask(Task):
+    """Questions and gold answers from a JSONL file, scored by math-verify or exact text."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        seed: int = 0,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        answer_kind: str | None = None,
+        heldout_fraction: float = 0.2,
+    ):
+        if not 0.0 <= heldout_fraction <= 1.0:
+            raise WorkbenchError(f"heldout_fraction must be in [0, 1], got {heldout_fraction}")
+        self.path = Path(path)
+        self.seed = int(seed)
+        self.heldout_fraction = float(heldout_fraction)
+        self.name = name or self.path.stem
+        self.description = description or f"questions from {self.path}"
+        rows = read_rows(self.path)
+        if not rows:
+            raise WorkbenchError(f"{self.path}: no rows")
+        self._splits: dict[str, list[dict]] = {"train": [], "eval": []}
+        seen_eval: set[str] = set()
+        for row in rows:
+            question = str(row["question"])
+            split = "eval" if self.is_heldout(question) else "train"
+            if split == "eval":
+                if question in seen_eval:
+                    continue
+                seen_eval.add(question)
+            metadata = json_safe({k: v for k, v in row.items() if k not in ("question", "answer")})
+            self._splits[split].append({"question": question, "answer": str(row["answer"]), "metadata": metadata})
+        if answer_kind is None:
+            # Numeric gold answers let extraction fall back on "the last number in the text".
+            numeric = all(_NUMBER.fullmatch(str(r["answer"]).strip().replace(",", "")) for r in rows)
+            answer_kind = "number" if numeric else "text"
+        if answer_kind not in ANSWER_KINDS:
+            raise WorkbenchError(f"answer_kind must be one of {', '.join(ANSWER_KINDS)}, got {answer_kind!r}")
+        self.answer_kind = answer_kind
+
+    def split_size(self, split: str) -> int:
+        return len(self._splits[split])
+
+    def item(self, split: str, index: int) -> dict:
+        if split not in self._splits:
+            raise WorkbenchError(f"unknown split {split!r}; valid splits: train, eval")
+        rows = self._splits[split]
+        if index < 0:
+            raise IndexError(f"negative item index {index}")
+        if split == "train":
+            if not rows:
+                raise WorkbenchError(
+                    f"{self.path}: every question falls in the eval split (heldout_fraction={self.heldout_fraction})"
+                )
+            row = rows[index % len(rows)]
+        elif index >= len(rows):
+            raise IndexError(f"{self.path}: eval split has {len(rows)} items, asked for item {index}")
+        else:
+            row = rows[index]
+        return {
+            "id": f"{self.name}/{split}/{index}",
+            "question": row["question"],
+            "answer": row["answer"],
+            "metadata": json.loads(json.dumps(row["metadata"])),
+        }
+
+    def _verify(self, answer: str, item: dict) -> float:
+        gold = str(item["answer"])
+        if normalize_text(answer) == normalize_text(gold):
+            return 1.0
+        return 1.0 if math_equal(gold, answer) else 0.0
