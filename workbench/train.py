@@ -234,6 +234,9 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
             trainer.model.save_pretrained(adapter)
             tokenizer.save_pretrained(adapter)
             writer.event("checkpoint", path=str(adapter), step=trainer.state.global_step)
+        trainer_dir = writer.path / "trainer"
+        if trainer_dir.is_dir() and not any(trainer_dir.iterdir()):
+            trainer_dir.rmdir()  # TRL's output_dir; the workbench saves into the run directory itself
         seconds = time.time() - t_start
         summary = {k: v for k, v in (("before", before), ("after", after)) if v}
         writer.event("end", status="finished", seconds=seconds,
