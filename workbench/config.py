@@ -121,6 +121,13 @@ class WorkbenchConfig:
         default=False,
         metadata={"help": "Recompute activations in backward (TRL's default is on; a 135M model does not need it)."},
     )
+    shared_prefix: bool = field(
+        default=True,
+        metadata={"help": "Compute each distinct prompt once in the policy forward/backward (workbench.fast)."},
+    )
+    merged_generation: bool = field(
+        default=True, metadata={"help": "Generate with LoRA folded into the base weights (workbench.fast)."}
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping."})
     # Model policy
     precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16."})

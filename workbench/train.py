@@ -49,19 +49,38 @@ def build_dataset(task, n_prompts: int, template: str, tokenizer):
 
 def _make_trainer_class():
     # Defined lazily so importing workbench.train does not import TRL.
+    from contextlib import nullcontext
+
     import torch
     from trl import GRPOTrainer
+
+    from workbench.fast import merged_lora, shared_prefix_logps
 
     class WorkbenchGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that logs each rollout (with per-reward values and advantage) to the run log."""
 
         run_writer: RunWriter | None = None
+        shared_prefix: bool = True  # see workbench.fast
+        merged_generation: bool = True
 
         def _generate(self, prompts):
             start = time.perf_counter()
-            result = super()._generate(prompts)
+            use_merged = self.merged_generation and not self.use_vllm
+            with merged_lora(self.model) if use_merged else nullcontext():
+                result = super()._generate(prompts)
             self._wb_generation = (time.perf_counter() - start, sum(len(ids) for ids in result[1]))
             return result
+
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                               batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                               **multimodal):
+            if not self.shared_prefix or compute_aux_loss or any(v is not None for v in multimodal.values()):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal)
+            logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep,
+                                                   compute_entropy, self.accelerator.autocast())
+            return logps, entropies, None
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -209,6 +228,7 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
         )
         trainer_ref.append(trainer)
         trainer.run_writer = writer
+        trainer.shared_prefix, trainer.merged_generation = cfg.shared_prefix, cfg.merged_generation
         params = list(trainer.model.parameters())
         writer.event("setup", template=template, train_prompts=len(dataset), eval_items=len(eval_items),
                      trainable_params=sum(p.numel() for p in params if p.requires_grad),

@@ -1,0 +1,114 @@
+"""The fast path is the same algorithm: identical loss and gradients to TRL's, identical generation."""
+
+import pytest
+import torch
+from datasets import Dataset
+
+from workbench.config import WorkbenchConfig, to_grpo_config
+from workbench.fast import merged_lora
+from workbench.models import TINY_MODEL, load_model, lora_config, resolve_precision
+from workbench.train import _make_trainer_class
+
+
+def _reward(completions, **kw):
+    return [0.0] * len(completions)
+
+
+@pytest.fixture(scope="module")
+def trainer(tmp_path_factory):
+    torch.manual_seed(0)
+    model, tok = load_model(TINY_MODEL, resolve_precision("fp32", "none", device="cpu"))
+    cfg = WorkbenchConfig(model=TINY_MODEL, num_generations=4, per_device_train_batch_size=8, lora_dropout=0.0,
+                          temperature=0.7)
+    trainer = _make_trainer_class()(
+        model=model, reward_funcs=[_reward], processing_class=tok,
+        args=to_grpo_config(cfg, tmp_path_factory.mktemp("out"), use_cpu=True),
+        train_dataset=Dataset.from_list([{"prompt": "hi"}] * 8),
+        peft_config=lora_config(8, 16, 0.0, "all-linear"),
+    )
+    trainer.current_gradient_accumulation_steps = 1  # set by Trainer.train(); _compute_loss reads it
+    with torch.no_grad():  # non-zero LoRA B, so the adapters matter and A receives gradient
+        for name, p in trainer.model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)
+    return trainer
+
+
+def _rollout_batch(pad_id, G=4, vocab=1000, seed=0):
+    """Two prompts of different lengths (left-padded), G rollouts each, ragged completions."""
+    g = torch.Generator().manual_seed(seed)
+    prompts = [torch.randint(5, vocab, (n,), generator=g) for n in (9, 6)]
+    P, C = 9, 7
+    prompt_ids = torch.full((2 * G, P), pad_id)
+    prompt_mask = torch.zeros(2 * G, P, dtype=torch.long)
+    completion_ids = torch.full((2 * G, C), pad_id)
+    completion_mask = torch.zeros(2 * G, C, dtype=torch.long)
+    for i in range(2 * G):
+        p = prompts[i // G]
+        prompt_ids[i, P - len(p):], prompt_mask[i, P - len(p):] = p, 1
+        n = int(torch.randint(1, C + 1, (1,), generator=g))
+        completion_ids[i, :n] = torch.randint(5, vocab, (n,), generator=g)
+        completion_mask[i, :n] = 1
+    return {
+        "prompt_ids": prompt_ids, "prompt_mask": prompt_mask,
+        "completion_ids": completion_ids, "completion_mask": completion_mask,
+        "advantages": torch.randn(2 * G, generator=g),
+        "num_items_in_batch": completion_mask.sum(),
+    }
+
+
+def _loss_and_grads(trainer, batch, shared_prefix):
+    trainer.shared_prefix = shared_prefix
+    trainer.model.train()
+    trainer.model.zero_grad()
+    loss = trainer._compute_loss(trainer.model, dict(batch))
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    return loss.detach(), grads
+
+
+def test_shared_prefix_gives_trl_loss_and_gradients(trainer):
+    batch = _rollout_batch(trainer.processing_class.pad_token_id)
+    loss_trl, grads_trl = _loss_and_grads(trainer, batch, shared_prefix=False)
+    loss_ours, grads_ours = _loss_and_grads(trainer, batch, shared_prefix=True)
+    assert torch.allclose(loss_ours, loss_trl, rtol=1e-5, atol=1e-7), (loss_ours, loss_trl)
+    assert grads_trl and set(grads_ours) == set(grads_trl)
+    assert any(g.abs().sum() > 0 for g in grads_trl.values())
+    for name in grads_trl:
+        assert torch.allclose(grads_ours[name], grads_trl[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_shared_prefix_logps_match_trl(trainer):
+    b = _rollout_batch(trainer.processing_class.pad_token_id, seed=1)
+    ids = torch.cat([b["prompt_ids"], b["completion_ids"]], 1)
+    mask = torch.cat([b["prompt_mask"], b["completion_mask"]], 1)
+    C = b["completion_ids"].size(1)
+    with torch.no_grad():
+        trainer.shared_prefix = False
+        ref, ref_ent, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, C, compute_entropy=True)
+        trainer.shared_prefix = True
+        ours, ours_ent, _ = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, C,
+                                                                       compute_entropy=True)
+    m = b["completion_mask"].bool()
+    assert torch.allclose(ours[m], ref[m], atol=1e-5)
+    assert torch.allclose(ours_ent[m], ref_ent[m], atol=1e-5)
+
+
+def test_merged_lora_generates_like_the_adapters_and_restores_weights(trainer):
+    model = trainer.model
+    model.eval()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    ids = torch.randint(5, 1000, (2, 10))
+    with torch.no_grad():
+        with_adapters = model(input_ids=ids).logits
+        with merged_lora(model):
+            merged = model(input_ids=ids).logits
+        without = model(input_ids=ids).logits
+        with model.disable_adapter():
+            base_only = model(input_ids=ids).logits
+    assert not torch.allclose(base_only, with_adapters, atol=1e-4)  # the adapters matter here...
+    assert torch.allclose(merged, with_adapters, atol=1e-4)  # ...and merging keeps their effect
+    assert torch.equal(without, with_adapters)  # adapters back on, base weights bit-identical
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n
+    model.train()
