@@ -112,3 +112,33 @@ def test_merged_lora_generates_like_the_adapters_and_restores_weights(trainer):
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]), n
     model.train()
+
+
+def test_inverse_cdf_sampling_draws_the_same_distribution():
+    from workbench.fast import inverse_cdf_sampling
+
+    probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20000, 1)
+    with inverse_cdf_sampling():
+        draws = torch.multinomial(probs, 1).squeeze(1)
+        assert torch.multinomial(probs[:2], 2).shape == (2, 2)  # other uses pass through
+    assert torch.multinomial is not None and torch.multinomial.__module__ != "workbench.fast"
+    freq = torch.bincount(draws, minlength=6).float() / len(draws)
+    assert freq[[0, 2, 5]].sum() == 0  # zero-probability tokens are never drawn
+    assert torch.allclose(freq, probs[0], atol=0.015)  # ~4 standard errors at n=20000
+
+
+def test_shared_prefix_generation_is_token_identical(trainer):
+    from workbench.fast import shared_prefix_generation
+
+    tok, model = trainer.processing_class, trainer.model
+    model.eval()
+    rows = ["what is 2 + 3?"] * 3 + ["a longer prompt, with more tokens in it"] * 3
+    enc = tok(rows, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False)
+    kw = dict(max_new_tokens=6, do_sample=False, pad_token_id=tok.pad_token_id)
+    with torch.no_grad():
+        plain = model.generate(**enc, **kw)
+        with shared_prefix_generation(model):
+            shared = model.generate(**enc, **kw)
+    assert "generate" not in vars(model)  # the patch is gone
+    assert torch.equal(plain, shared)
+    model.train()

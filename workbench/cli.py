@@ -3,6 +3,7 @@
     workbench demo  [--key value ...]                 the main job: GRPO on the embedded model, ~15 min on 2 CPU cores
     workbench train --config configs/X.yaml [--key value ...]
     workbench tasks                                    list the registered tasks
+    workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ def cmd_tasks(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "demo": cmd_demo, "tasks": cmd_tasks}
+def cmd_bench(argv: list[str]) -> int:
+    from workbench.bench import main as bench_main
+
+    return bench_main(argv)
+
+
+COMMANDS = {"train": cmd_train, "demo": cmd_demo, "tasks": cmd_tasks, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,8 +125,8 @@ class WorkbenchConfig:
         default=True,
         metadata={"help": "Compute each distinct prompt once in the policy forward/backward (workbench.fast)."},
     )
-    merged_generation: bool = field(
-        default=True, metadata={"help": "Generate with LoRA folded into the base weights (workbench.fast)."}
+    fast_generation: bool = field(
+        default=True, metadata={"help": "Generate with LoRA folded in, each prompt prefilled once, cheap sampling (workbench.fast)."}
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping."})
     # Model policy

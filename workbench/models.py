@@ -26,6 +26,7 @@ from workbench.errors import WorkbenchError
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 TINY_MODEL = "tiny-random"
+RANDOM_05B = "random-0.5b"  # Qwen2.5-0.5B-shaped Llama with random weights: GPU timing without a download
 _EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 QUANTIZATIONS = ("auto", "none", "4bit")
@@ -80,12 +81,13 @@ def embedded_model_dir() -> Path:
 
 def model_source(name: str) -> str | Path:
     """What ``from_pretrained`` should read for ``name``; the tiny model reads the embedded tokenizer."""
-    if name in (EMBEDDED_MODEL, TINY_MODEL):
+    if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B):
         return embedded_model_dir()
     if Path(name).exists() or "/" in name:  # a local directory, or a hub id "org/name"
         return name
     raise ModelNotFoundError(
         f"unknown model {name!r}; valid choices: {EMBEDDED_MODEL!r} (embedded), {TINY_MODEL!r} (tests), "
+        f"{RANDOM_05B!r} (random weights, for timing), "
         "a local directory, or a hub id such as 'HuggingFaceTB/SmolLM2-360M-Instruct' (needs network)"
     )
 
@@ -99,17 +101,19 @@ def load_tokenizer(name: str):
     return tokenizer
 
 
-def tiny_config(tokenizer):
+def tiny_config(tokenizer, size: str = TINY_MODEL):
     from transformers import LlamaConfig
 
-    # Same architecture family as the embedded model, scaled down so a GRPO step takes well under a second.
+    # tiny-random: the embedded model's architecture family scaled down so a GRPO step takes well
+    # under a second. random-0.5b: Qwen2.5-0.5B's shape (hidden 896, 24 layers, 14/2 heads).
+    shape = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2)
+    if size == RANDOM_05B:
+        shape = dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                     num_key_value_heads=2)
     return LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        **shape,
         max_position_embeddings=2048,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
@@ -165,9 +169,9 @@ def load_model(name: str, precision: Precision, seed: int = 0):
     kwargs = dict(dtype=precision.torch_dtype, quantization_config=quantization_config)
     if precision.device == "cuda":
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-    if name == TINY_MODEL:
+    if name in (TINY_MODEL, RANDOM_05B):
         torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(tiny_config(tokenizer), dtype=precision.torch_dtype)
+        model = AutoModelForCausalLM.from_config(tiny_config(tokenizer, name), dtype=precision.torch_dtype)
         if precision.quantization == "4bit":
             # bitsandbytes quantizes at load time, so round-trip the random model through disk.
             import tempfile

@@ -49,24 +49,28 @@ def build_dataset(task, n_prompts: int, template: str, tokenizer):
 
 def _make_trainer_class():
     # Defined lazily so importing workbench.train does not import TRL.
-    from contextlib import nullcontext
+    from contextlib import ExitStack
 
     import torch
     from trl import GRPOTrainer
 
-    from workbench.fast import merged_lora, shared_prefix_logps
+    from workbench.fast import inverse_cdf_sampling, merged_lora, shared_prefix_generation, shared_prefix_logps
 
     class WorkbenchGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that logs each rollout (with per-reward values and advantage) to the run log."""
 
         run_writer: RunWriter | None = None
         shared_prefix: bool = True  # see workbench.fast
-        merged_generation: bool = True
+        fast_generation: bool = True
 
         def _generate(self, prompts):
             start = time.perf_counter()
-            use_merged = self.merged_generation and not self.use_vllm
-            with merged_lora(self.model) if use_merged else nullcontext():
+            fast = self.fast_generation and not self.use_vllm
+            with ExitStack() as stack:
+                if fast:
+                    stack.enter_context(merged_lora(self.model))
+                    stack.enter_context(shared_prefix_generation(self.model))
+                    stack.enter_context(inverse_cdf_sampling())
                 result = super()._generate(prompts)
             self._wb_generation = (time.perf_counter() - start, sum(len(ids) for ids in result[1]))
             return result
@@ -228,7 +232,7 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
         )
         trainer_ref.append(trainer)
         trainer.run_writer = writer
-        trainer.shared_prefix, trainer.merged_generation = cfg.shared_prefix, cfg.merged_generation
+        trainer.shared_prefix, trainer.fast_generation = cfg.shared_prefix, cfg.fast_generation
         params = list(trainer.model.parameters())
         writer.event("setup", template=template, train_prompts=len(dataset), eval_items=len(eval_items),
                      trainable_params=sum(p.numel() for p in params if p.requires_grad),

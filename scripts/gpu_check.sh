@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The CUDA checks, run on a lent GPU machine (no network): the default CUDA policy (QLoRA: 4-bit
+# NF4 + LoRA, bf16 compute) trained end to end on the tiny model, then `workbench bench` on a
+# Qwen2.5-0.5B-shaped model with random weights, QLoRA and bf16 LoRA. Missing packages travel as
+# wheels in .whl/; the embedded tokenizer (no weights) in .gpu_home/ (see the README's GPU section).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site:$PWD
+fi
+export WORKBENCH_HOME=$PWD/.gpu_home PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
+TASK=.gpu_home/chain_sum.jsonl
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import torch, transformers, trl, peft, bitsandbytes as b; print('torch', torch.__version__, 'transformers', transformers.__version__, 'trl', trl.__version__, 'peft', peft.__version__, 'bnb', b.__version__)"
+
+python3 -m workbench.cli train --model tiny-random --task $TASK --max_steps 2 --num_generations 4 \
+  --per_device_train_batch_size 8 --max_completion_length 16 --eval_items 8 --runs_root /tmp/runs \
+  --run_name qlora_tiny 2>&1 | grep -v -i warn | tail -8
+cp /tmp/runs/qlora_tiny/events.jsonl "$OUT/qlora_tiny_events.jsonl"; cp /tmp/runs/qlora_tiny/metrics.jsonl "$OUT/qlora_tiny_metrics.jsonl"
+
+for q in 4bit none; do
+  python3 -m workbench.cli bench --model random-0.5b --task $TASK --fixed_length --settings "${SETTINGS:-demo,long,wide}" \
+    --steps "${STEPS:-3}" --quantization $q --output "$OUT/bench_gpu_$q.json" 2>&1 | grep -v -i "warn\|Loading weights" | tail -22
+done

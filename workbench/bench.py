@@ -1,0 +1,365 @@
+"""``workbench bench``: TRL's GRPOTrainer as it comes vs the workbench's training path, side by side.
+
+In one process, on the same model weights, task, prompts, seeds and GRPO settings, it alternates one
+step of (a) ``GRPOTrainer`` with TRL's defaults (gradient checkpointing on, generation through the
+LoRA adapters, full-sequence policy forward) and one step of (b) the workbench's trainer (see
+workbench/fast.py), after a warm-up step of each. Per path and setting it prints the step time
+(median, min, max), where the time goes (generation / reward / forward-backward / optimizer /
+other), generated and trained tokens per second, peak memory, and the step's compute floor: its
+matmul FLOPs over this machine's matmul rate, which the benchmark measures itself.
+
+    workbench bench                                   # demo settings, then longer completions, more rollouts
+    workbench bench --steps 5 --settings demo --output bench.json
+    workbench bench --model random-0.5b --settings demo,long   # on a GPU: bf16 + QLoRA by the CUDA policy
+
+The floor counts 2 FLOPs per parameter per token for a forward pass and 2 more for the backward
+(input gradients only: the base weights are frozen; LoRA's own FLOPs are <1% and left out), over
+the step's real (unpadded) tokens: generation = prompt prefill + one forward per new token;
+training = forward + backward over prompt + completion, with the LM head over completion tokens.
+``floor_s`` counts every row's prompt, as TRL's step does; ``floor_shared_prefix_s`` counts each
+distinct prompt once in training, the work the workbench's path actually needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from contextlib import contextmanager
+
+SETTINGS = {
+    # name: (prompts per step, rollouts per prompt, max new tokens)
+    "demo": (4, 8, 24),
+    "long": (4, 8, 64),
+    "wide": (4, 16, 24),
+}
+SPLIT = ("generation", "reward", "forward_backward", "optimizer", "other")
+
+
+def matmul_flops_per_s(device: str, dtype, n: int = 2048, reps: int = 5) -> float:
+    """Best-of-``reps`` rate of an n x n x n matmul: the machine's practical matmul ceiling."""
+    import torch
+
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(reps + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return 2 * n ** 3 / best
+
+
+def param_counts(model) -> tuple[int, int]:
+    """(backbone parameters excluding the embedding table, LM-head parameters)."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    emb = lm.get_input_embeddings()
+    head = lm.get_output_embeddings()
+    n_head = head.weight.numel() if hasattr(head, "weight") else 0
+    total = sum(p.numel() for n, p in lm.named_parameters() if "lora_" not in n)
+    # 4-bit weights are stored packed (2 per byte); count them by their logical shape.
+    total += sum(p.numel() for n, p in lm.named_parameters() if "lora_" not in n and p.dtype.itemsize == 1)
+    body = total - emb.weight.numel() - (0 if head.weight is emb.weight else n_head)
+    return body, n_head
+
+
+def step_flops(body: int, head: int, prompt_lens: list[int], completion_lens: list[int], group: int = 1) -> float:
+    """Matmul FLOPs of one GRPO step. ``group`` > 1 counts each prompt once in training (rows arrive
+    as ``group`` consecutive copies of a prompt: TRL's sampler order)."""
+    prompts = sum(prompt_lens)
+    completions = sum(completion_lens)
+    generation = 2 * body * (prompts + completions) + 2 * head * completions
+    training = 4 * body * (sum(prompt_lens[::group]) + completions) + 4 * head * completions
+    return generation + training
+
+
+class PeakMemory:
+    """Peak resident memory (CPU, sampled) or peak allocated GPU memory while the block runs."""
+
+    def __init__(self, device: str):
+        self.device, self.peak = device, 0
+
+    @contextmanager
+    def measure(self):
+        import torch
+
+        if self.device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            yield
+            self.peak = torch.cuda.max_memory_allocated()
+            return
+        import psutil
+
+        proc, stop, peak = psutil.Process(), threading.Event(), [0]
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], proc.memory_info().rss)
+                stop.wait(0.05)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+            self.peak = peak[0]
+
+
+def _timed_class(base):
+    """Subclass of a GRPOTrainer class that times the phases of each step (and changes nothing else)."""
+    import torch
+
+    class Timed(base):
+        def _reset_timer(self):
+            self.t = dict.fromkeys(("generation", "reward", "prepare", "train_step", "optimizer"), 0.0)
+            self.tokens = {"prompt": [], "completion": []}
+
+        def _generate(self, prompts):
+            t = time.perf_counter()
+            out = super()._generate(prompts)
+            self.t["generation"] += time.perf_counter() - t
+            self.tokens["prompt"] += [len(p) for p in out[0]]
+            self.tokens["completion"] += [len(c) for c in out[1]]
+            return out
+
+        def _calculate_rewards(self, *args, **kwargs):
+            t = time.perf_counter()
+            out = super()._calculate_rewards(*args, **kwargs)
+            self.t["reward"] += time.perf_counter() - t
+            return out
+
+        def _prepare_inputs(self, *args, **kwargs):
+            t = time.perf_counter()
+            out = super()._prepare_inputs(*args, **kwargs)
+            self.t["prepare"] += time.perf_counter() - t
+            return out
+
+        def training_step(self, *args, **kwargs):
+            t = time.perf_counter()
+            out = super().training_step(*args, **kwargs)
+            if self.args.use_cpu is False and torch.cuda.is_available():
+                torch.cuda.synchronize()
+            self.t["train_step"] += time.perf_counter() - t
+            return out
+
+        def create_optimizer(self, *args, **kwargs):
+            opt = super().create_optimizer(*args, **kwargs)
+            inner = opt
+            while hasattr(inner, "optimizer"):  # accelerate wraps the torch optimizer after the first train()
+                inner = inner.optimizer
+            if not getattr(inner, "_wb_timed", False):
+                start = {}
+                inner.register_step_pre_hook(lambda *a: start.__setitem__("t", time.perf_counter()))
+                inner.register_step_post_hook(
+                    lambda *a: self.t.__setitem__("optimizer", self.t["optimizer"] + time.perf_counter() - start["t"]))
+                inner._wb_timed = True
+            return opt
+
+    return Timed
+
+
+def _build_trainer(path: str, model, tokenizer, dataset, reward, settings, precision, tmp, lora, fixed_length):
+    from trl import GRPOConfig, GRPOTrainer
+
+    from workbench.config import WorkbenchConfig, to_grpo_config
+    from workbench.train import _make_trainer_class
+
+    prompts, G, max_new = settings
+    shared = dict(per_device_train_batch_size=prompts * G, num_generations=G, max_completion_length=max_new,
+                  max_steps=1, learning_rate=2e-4, temperature=1.0, logging_steps=1, report_to="none",
+                  save_strategy="no", disable_tqdm=True, seed=0, use_cpu=precision.device == "cpu",
+                  bf16=precision.dtype == "bfloat16")
+    if fixed_length:  # random weights rarely stop: force every rollout to the same length
+        shared["generation_kwargs"] = {"min_new_tokens": max_new}
+    if path == "vanilla":
+        # TRL as it comes: its GRPOConfig defaults (gradient checkpointing on, ...) for everything else.
+        args = GRPOConfig(output_dir=os.path.join(tmp, "vanilla"), **shared)
+        return _timed_class(GRPOTrainer)(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
+                                         processing_class=tokenizer, peft_config=lora)
+    cfg = WorkbenchConfig(model="tiny-random", num_generations=G, per_device_train_batch_size=prompts * G,
+                          max_completion_length=max_new, learning_rate=2e-4, seed=0)
+    args = to_grpo_config(cfg, os.path.join(tmp, "workbench"), precision=precision, max_steps=1, disable_tqdm=True,
+                          generation_kwargs=shared.get("generation_kwargs"))
+    trainer = _timed_class(_make_trainer_class())(model=model, reward_funcs=[reward], args=args,
+                                                  train_dataset=dataset, processing_class=tokenizer,
+                                                  peft_config=lora)
+    trainer.shared_prefix = cfg.shared_prefix
+    trainer.fast_generation = cfg.fast_generation
+    return trainer
+
+
+def _quiet(trainer):
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+    for cb in (PrinterCallback, ProgressCallback):  # the benchmark prints its own lines
+        trainer.remove_callback(cb)
+    return trainer
+
+
+def _one_step(trainer, seed: int, memory: PeakMemory) -> dict:
+    from transformers import set_seed
+
+    trainer._reset_timer()
+    set_seed(seed)  # both paths draw the same sampling randomness at the same step
+    with memory.measure():
+        t = time.perf_counter()
+        trainer.train()
+        total = time.perf_counter() - t
+    tt = trainer.t
+    fwd_bwd = tt["train_step"] - tt["prepare"]
+    other_prepare = tt["prepare"] - tt["generation"] - tt["reward"]
+    # The HF train() call also sets up its loop; that setup is "other" (it is identical for both paths).
+    split = {"generation": tt["generation"], "reward": tt["reward"], "forward_backward": fwd_bwd,
+             "optimizer": tt["optimizer"]}
+    split["other"] = total - sum(split.values())
+    return {"seconds": total, "split": split, "scoring_other": other_prepare,
+            "prompt_tokens": trainer.tokens["prompt"], "completion_tokens": trainer.tokens["completion"],
+            "peak_memory_bytes": memory.peak}
+
+
+def _summary(steps: list[dict]) -> dict:
+    secs = [s["seconds"] for s in steps]
+    gen_tok = sum(sum(s["completion_tokens"]) for s in steps)
+    gen_s = sum(s["split"]["generation"] for s in steps)
+    train_tok = sum(sum(s["prompt_tokens"]) + sum(s["completion_tokens"]) for s in steps)
+    fb_s = sum(s["split"]["forward_backward"] for s in steps)
+    return {
+        "median_s": statistics.median(secs), "min_s": min(secs), "max_s": max(secs),
+        "split_median_s": {k: statistics.median(s["split"][k] for s in steps) for k in SPLIT},
+        "generated_tokens_per_s": gen_tok / gen_s if gen_s else None,
+        "trained_tokens_per_s": train_tok / fb_s if fb_s else None,
+        "peak_memory_mb": max(s["peak_memory_bytes"] for s in steps) / 2 ** 20,
+        "steps": steps,
+    }
+
+
+def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixed_length, task_name="chain_sum",
+                progress=print):
+    import tempfile
+
+    import torch
+    from datasets import Dataset
+
+    from workbench.models import load_model, lora_config
+    from workbench.rewards import build_rewards
+    from workbench.tasks import get_task
+    from workbench.templates import render_prompt, resolve_template
+
+    prompts, G, max_new = settings
+    task = get_task(task_name)
+    models = {}
+    for path in ("vanilla", "workbench"):
+        models[path] = load_model(model_name, precision, seed=0)  # identical weights for both paths
+    tokenizer = models["workbench"][1]
+    template = resolve_template("chat_concise", tokenizer)
+    items = task.items("train", prompts)
+    dataset = Dataset.from_list([{"prompt": render_prompt(template, it["question"], tokenizer),
+                                  "answer": it["answer"], "question": it["question"],
+                                  "metadata": json.dumps(it["metadata"])} for it in items])
+    (reward,), _ = build_rewards({"accuracy": 1.0}, task, max_new)
+    lora = lora_config(16, 32, 0.05, "all-linear")
+    tmp = tempfile.mkdtemp(prefix="wb-bench-")
+    trainers = {}
+    for path, (model, tok) in models.items():
+        if precision.quantization == "4bit":
+            from workbench.models import prepare_for_training
+
+            model = prepare_for_training(model, precision, gradient_checkpointing=path == "vanilla")
+        trainers[path] = _quiet(_build_trainer(path, model, tok, dataset, reward, settings, precision, tmp, lora,
+                                               fixed_length))
+    memory = PeakMemory(precision.device)
+    records = {"vanilla": [], "workbench": []}
+    for i in range(warmup + steps):
+        for path in ("vanilla", "workbench"):
+            rec = _one_step(trainers[path], seed=1000 + i, memory=memory)
+            if i >= warmup:
+                records[path].append(rec)
+            progress(f"  [{name}] step {i + 1 - warmup if i >= warmup else 'warm-up'} {path:9s} "
+                     f"{rec['seconds']:6.2f} s  (" + ", ".join(f"{k} {v:.2f}" for k, v in rec["split"].items()) + ")")
+    body, head = param_counts(trainers["workbench"].model)
+    floors, floors_shared = [], []
+    for rec in records["workbench"] + records["vanilla"]:
+        floors.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"]) / rate)
+        floors_shared.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"], group=G) / rate)
+    result = {
+        "name": name, "model": model_name, "prompts_per_step": prompts, "num_generations": G,
+        "max_completion_length": max_new, "device": precision.device, "dtype": precision.dtype,
+        "quantization": precision.quantization,
+        "vanilla": _summary(records["vanilla"]), "workbench": _summary(records["workbench"]),
+        "floor_s": statistics.median(floors), "floor_shared_prefix_s": statistics.median(floors_shared),
+        "backbone_params": body, "head_params": head,
+    }
+    result["speedup"] = result["vanilla"]["median_s"] / result["workbench"]["median_s"]
+    result["workbench_over_floor"] = result["workbench"]["median_s"] / result["floor_s"]
+    result["vanilla_over_floor"] = result["vanilla"]["median_s"] / result["floor_s"]
+    del trainers, models
+    if precision.device == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def print_table(results: list[dict], rate: float) -> None:
+    print(f"\nmatmul rate measured: {rate / 1e9:.1f} GFLOP/s")
+    for r in results:
+        print(f"\n== {r['name']}: {r['model']} ({r['device']}, {r['dtype']}, quant {r['quantization']}), "
+              f"{r['prompts_per_step']} prompts x {r['num_generations']} rollouts, <= {r['max_completion_length']} "
+              f"new tokens")
+        print(f"{'path':10s} {'median s':>9s} {'min':>7s} {'max':>7s} " + " ".join(f"{k[:8]:>8s}" for k in SPLIT)
+              + f" {'gen tok/s':>9s} {'trn tok/s':>9s} {'peak MB':>8s}")
+        for path in ("vanilla", "workbench"):
+            s = r[path]
+            print(f"{path:10s} {s['median_s']:9.2f} {s['min_s']:7.2f} {s['max_s']:7.2f} "
+                  + " ".join(f"{s['split_median_s'][k]:8.2f}" for k in SPLIT)
+                  + f" {s['generated_tokens_per_s'] or 0:9.1f} {s['trained_tokens_per_s'] or 0:9.1f}"
+                  + f" {s['peak_memory_mb']:8.0f}")
+        print(f"floor {r['floor_s']:.2f} s (every row's prompt), {r['floor_shared_prefix_s']:.2f} s (each prompt "
+              f"once) | speedup {r['speedup']:.2f}x | workbench / floor {r['workbench_over_floor']:.2f} | "
+              f"vanilla / floor {r['vanilla_over_floor']:.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from workbench.models import EMBEDDED_MODEL, resolve_precision
+
+    p = argparse.ArgumentParser(prog="workbench bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--steps", type=int, default=3, help="measured steps per path and setting (after warm-up)")
+    p.add_argument("--warmup", type=int, default=1, help="unmeasured steps per path first")
+    p.add_argument("--settings", default="demo,long,wide", help=f"comma-separated, from {', '.join(SETTINGS)}")
+    p.add_argument("--model", default=EMBEDDED_MODEL, help="as in workbench train; random-0.5b for GPU timing")
+    p.add_argument("--precision", default="auto")
+    p.add_argument("--quantization", default="auto")
+    p.add_argument("--task", default="chain_sum", help="task the prompts come from (as in workbench train)")
+    p.add_argument("--fixed_length", action="store_true", help="force every rollout to max length (random models)")
+    p.add_argument("--output", help="write the results as JSON here")
+    a = p.parse_args(argv)
+    unknown = [s for s in a.settings.split(",") if s not in SETTINGS]
+    if unknown:
+        p.error(f"unknown setting(s) {unknown}; valid choices: {', '.join(SETTINGS)}")
+    precision = resolve_precision(a.precision, a.quantization)
+    if precision.device == "cpu":
+        torch.set_num_threads(os.cpu_count() or 1)
+    rate = matmul_flops_per_s(precision.device, precision.torch_dtype)
+    print(f"matmul rate ({precision.device}, {precision.dtype}): {rate / 1e9:.1f} GFLOP/s")
+    results = []
+    for name in a.settings.split(","):
+        print(f"setting {name} {SETTINGS[name]}")
+        results.append(run_setting(name, SETTINGS[name], a.model, precision, a.steps, a.warmup, rate,
+                                   a.fixed_length, a.task))
+    print_table(results, rate)
+    if a.output:
+        meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+                "gpu": torch.cuda.get_device_name() if precision.device == "cuda" else None}
+        with open(a.output, "w") as f:
+            json.dump({"matmul_flops_per_s": rate, "machine": meta, "settings": results}, f, indent=1)
+        print(f"\nwrote {a.output}")
+    return 0
