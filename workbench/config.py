@@ -248,7 +248,9 @@ def parse_cli(argv: list[str] | None = None) -> WorkbenchConfig:
         # TrlParser lists unknown YAML keys; HfArgumentParser lists unknown CLI flags. Name them with hints.
         text = str(e)
         if "Unknown arguments from config file" in text or "not used by the HfArgumentParser" in text:
-            bad = [tok for tok in _quoted_items(text) if tok.lstrip("-") not in known]
+            items = _quoted_items(text)
+            flags = [tok for tok in items if tok.startswith("-")] or items  # CLI lists values too; name the flags
+            bad = [tok for tok in flags if tok.lstrip("-") not in known]
             raise ConfigError(_unknown_keys_message(bad or [text], known)) from None
         raise ConfigError(text) from None
     return cfg

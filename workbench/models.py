@@ -80,11 +80,15 @@ def embedded_model_dir() -> Path:
 
 
 def model_source(name: str) -> str | Path:
-    """What ``from_pretrained`` should read for ``name``; the tiny model reads the embedded tokenizer."""
-    if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B):
-        return embedded_model_dir()
-    if Path(name).exists() or "/" in name:  # a local directory, or a hub id "org/name"
-        return name
+    """What ``from_pretrained`` should read for ``name``; the random models read the embedded tokenizer."""
+    check_model_name(name)
+    return embedded_model_dir() if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B) else name
+
+
+def check_model_name(name: str) -> None:
+    """Refuse a name that is none of ours, no local directory and no 'org/name' hub id, before any work."""
+    if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B) or Path(name).exists() or "/" in name:
+        return
     raise ModelNotFoundError(
         f"unknown model {name!r}; valid choices: {EMBEDDED_MODEL!r} (embedded), {TINY_MODEL!r} (tests), "
         f"{RANDOM_05B!r} (random weights, for timing), "

@@ -186,14 +186,16 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
     from transformers import set_seed
 
     from workbench.evaluate import evaluate_accuracy
-    from workbench.models import load_model, lora_config, prepare_for_training, resolve_precision
+    from workbench.models import check_model_name, load_model, lora_config, prepare_for_training, resolve_precision
     from workbench.rewards import SafeReward, build_rewards
     from workbench.tasks import get_task
     from workbench.templates import render_prompt, resolve_template
 
     cfg = (cfg or WorkbenchConfig()).replace(**overrides) if overrides else (cfg or WorkbenchConfig())
     t_start = time.time()
-    task = get_task(cfg.task, seed=cfg.seed, **cfg.task_kwargs)  # bad task names fail before a run dir exists
+    # Bad task and model names fail here, before a run directory exists.
+    task = get_task(cfg.task, seed=cfg.seed, **cfg.task_kwargs)
+    check_model_name(cfg.model)
     precision = resolve_precision(cfg.precision, cfg.quantization)
     writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
     writer.write_config(cfg.to_dict())

@@ -1,0 +1,39 @@
+"""The CLI turns bad input into one clear line and exit status 2, before any run directory exists."""
+
+import pytest
+
+from workbench.cli import main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--task", "nosuch"], "unknown task 'nosuch'; valid choices"),
+    (["train", "--model", "nosuch"], "unknown model 'nosuch'; valid choices"),
+    (["train", "--rewards", "acc=1"], "unknown reward(s) ['acc']; valid choices: accuracy"),
+    (["train", "--template", "xx"], "unknown template 'xx'; valid choices"),
+    (["train", "--max_step", "3"], "'--max_step' (did you mean 'max_steps'?)"),
+    (["train", "--num_generations", "5"], "num_generations (5) must divide"),
+    (["nosuch"], "unknown command 'nosuch'; valid commands: train"),
+])
+def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
+    assert main(argv + (["--runs_root", str(tmp_path / "runs")] if argv[0] == "train" else [])) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bad_jsonl_names_the_line(capsys, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"question": "1+1", "answer": "2"}\n{"question": "2+2"\n')
+    assert main(["train", "--task", str(data), "--runs_root", str(tmp_path / "runs")]) == 2
+    assert f"{data}:2: malformed JSON" in capsys.readouterr().err
+
+
+def test_unwritable_runs_root(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    assert main(["train", "--model", "tiny-random", "--runs_root", str(tmp_path / "file" / "runs")]) == 2
+    assert "is not writable" in capsys.readouterr().err
+
+
+def test_tasks_lists_the_registry(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "chain_sum" in out and "countdown" in out and "gsm_symbolic" in out
