@@ -8,6 +8,8 @@ import pytest
 from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+# Notebooks that train and must leave a run directory under WORKBENCH_RUNS; the others only read runs.
+TRAINS = {"01_grpo_qlora_quickstart.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -18,4 +20,5 @@ def test_notebook_runs_in_smoke_mode(path, tmp_path, monkeypatch):
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
-    assert any(Path(tmp_path, "runs").iterdir()), "the notebook's run left no run directory"
+    if path.name in TRAINS:
+        assert any(Path(tmp_path, "runs").iterdir()), "the notebook's run left no run directory"

@@ -5,7 +5,7 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from workbench import WorkbenchConfig, train
+from workbench import WorkbenchConfig, traces, train
 from workbench.rewards import extract_answer
 from workbench.runlog import Run
 from workbench.tasks import get_task
@@ -91,6 +91,7 @@ def test_run_directory_is_complete_and_consistent(tiny_run):
     for r in rollouts:
         assert set(r["rewards"]) == {"accuracy", "tags", "even_tokens", "flaky"}
         assert r["tokens"] <= cfg.max_completion_length and isinstance(r["truncated"], bool)
+        assert r["traces"] == traces.tag(r["completion"], prompt=r["prompt"])  # tagged as logged
         # The logged accuracy is the real verifier's verdict on the logged text.
         item = next(it for it in task.items("train", STEPS * BATCH // G) if it["id"] == r["prompt_id"])
         assert r["rewards"]["accuracy"] == task.score(extract_answer(r["completion"], task.answer_kind), item)

@@ -17,7 +17,8 @@ Layout of ``<runs_root>/<run_name>/``::
                        "kl" is null when beta = 0: TRL then computes no reference log-probs.
     rollouts.jsonl   one object per rollout, every rollout of every step: {"step", "prompt_id",
                        "prompt", "answer", "group", "index", "completion", "tokens", "truncated",
-                       "rewards": {name: value or null}, "reward", "advantage"}
+                       "rewards": {name: value or null}, "reward", "advantage",
+                       "traces": workbench.traces.tag(completion, prompt)}
     adapter/         the trained LoRA adapter and tokenizer (``save_pretrained`` format)
 
 Every .jsonl file is append-only; each record is written as one ``write`` of one line and flushed,

@@ -1,0 +1,538 @@
+"""Reasoning traces: which reflective words and cognitive behaviours a completion shows, per step.
+
+DeepSeek-R1 tracked ten reflective words chosen by experts (``REFLECTIVE_TERMS``, Extended Data
+Fig. 1) and saw them rise during RL ("wait" sharply, the "aha moment"). Gandhi et al. (2025,
+"Cognitive behaviors that enable self-improving reasoners") name four behaviours behind such
+traces (``BEHAVIOURS``): verification, backtracking, subgoal setting and backward chaining. This
+module counts both, cheaply enough to run on every rollout as it is logged:
+
+    from workbench import traces
+    rec["traces"] = traces.tag(rec["completion"], prompt=rec["prompt"])   # stored in rollouts.jsonl
+    curves = traces.step_curves(run.rollouts())        # one dict per step: rates, shares
+    events = traces.aha_events(run.rollouts())         # first step each one rises above step 1
+    traces.reward_correlation(run.rollouts())          # does showing it go with a higher reward?
+
+Decisions, each tested in tests/test_traces.py:
+
+- Reflective terms are counted as exact word forms, whole words, case-insensitive: "checking"
+  does not count as "check", "but" in "button" and "wait" in "await" do not count, "Wait" does.
+  R1 reports word frequencies of exactly these ten words; matching inflections would make our
+  curves incomparable with its figure. Inflections and phrasing are the behaviour detectors' job.
+- Behaviour detectors are regular expressions (the table ``PATTERNS["en"]`` below: name,
+  behaviour, regex, why). They are conservative: each needs a phrase that signals the behaviour,
+  not a bare keyword ("wait" counts only when followed by punctuation, "first" only with a later
+  "then"). Overlapping matches of one behaviour count once; different behaviours may overlap.
+  Another language is one more entry in ``PATTERNS``.
+- Echo rule (``tag(..., prompt=...)``): a match, or a reflective term, does not count when every
+  word it covers lies inside a run of at least ``ECHO_MIN_WORDS`` consecutive words that also occur
+  in that order in the prompt (lower-cased, punctuation ignored). So a completion that repeats the
+  question's "check whether 91 is prime" scores nothing for it, while "Let me check: 91 = 7 x 13"
+  still counts, and so does "double-check my answer" after a system prompt saying "double-check
+  your answer" (no four words in a row are shared).
+- Baseline of ``aha_events``: the FIRST logged step, whose rollouts the untrained policy sampled
+  (the Dr. GRPO critique: base models already show some "aha"; measure before claiming emergence).
+  GRPO draws new prompts every step, so each event also reports, where prompt ids recur, the
+  first-step share on exactly the prompts that came back.
+
+Pure stdlib; imports in a few milliseconds; tag() runs at thousands of rollouts per second.
+"""
+
+from __future__ import annotations
+
+import bisect
+import html
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from workbench.errors import WorkbenchError
+
+REFLECTIVE_TERMS: tuple[str, ...] = ("wait", "mistake", "however", "but", "retry", "error", "verify", "wrong", "evaluate", "check")
+BEHAVIOURS: tuple[str, ...] = ("verification", "backtracking", "subgoal_setting", "backward_chaining")
+
+# Bump when a pattern changes: stored record["traces"] of another version are recomputed.
+VERSION = 1
+ECHO_MIN_WORDS = 4
+
+_WORD = re.compile(r"\w+")
+# Matched against the lower-cased text (see _lowered); a term must also start a word (_starts_word).
+_TERM = re.compile("(?:" + "|".join(REFLECTIVE_TERMS) + r")\b")
+_WORDCHAR = re.compile(r"\w")
+# Same-length replacements only, so spans found in the normalised text index the original.
+_NORMALISE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
+class UnknownLanguageError(WorkbenchError):
+    pass
+
+
+@dataclass(frozen=True)
+class Match:
+    behaviour: str  # one of BEHAVIOURS
+    span: tuple[int, int]  # character offsets into the text passed in
+    text: str  # text[span[0]:span[1]]
+    pattern: str  # name of the pattern that matched
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    behaviour: str
+    regex: str  # lower case, no leading \b (see the table below)
+    why: str
+
+
+_LET = r"(?:let's|let me|let us)"
+_WE = r"(?:i|we)"
+
+# Written in lower case, matched against the lower-cased text. A match must start at a word boundary:
+# detect() checks that, instead of a leading \b, so the regex engine can jump to each pattern's first
+# literal (4-10x faster). A group named "m", if any, is the span reported.
+# fmt: off
+_EN = (
+    # --- verification: checking one's own intermediate or final result -------------------------------
+    Pattern("let_me_check", "verification",
+            rf"(?:{_LET}|{_WE}(?:'ll| will| should| can| could)) (?:(?:just|quickly|now|also|first|then) )?"
+            r"(?:re-?check|check|verify|confirm|double[- ]?check|make sure|re-?examine|re-?evaluate|test (?:this|it|that))\b",
+            "the model announces a check of its own work"),
+    Pattern("verify_word", "verification", r"verif(?:y|ying|ied|ies|ication)\b",
+            "explicit verification vocabulary"),
+    Pattern("double_check", "verification", r"(?:double|sanity|cross)[- ]?check(?:s|ed|ing)?\b",
+            "a second look at a result"),
+    Pattern("check_object", "verification",
+            r"check(?:s|ed|ing)? (?:that|if|whether|again|our|my|this|the (?:answer|result|solution|calculation|sum|work|math))\b",
+            "'check' used as a verb on a claim; 'checkbox', 'paycheck' never match"),
+    Pattern("plug_back", "verification",
+            r"(?:plug(?:s|ged|ging)?|substitut(?:e|es|ed|ing)|put(?:ting)?)\b[^.\n]{0,40}?\bback in(?:to)?\b",
+            "substituting a solution back to confirm it"),
+    Pattern("which_matches", "verification",
+            r"(?:which|this|that|it)(?: (?:indeed|also|exactly))? (?:matches|confirms|checks out|agrees with|is consistent with)\b",
+            "a result compared against a known value"),
+    Pattern("is_it_right", "verification", r"(?:is|was) (?:this|that|it) (?:correct|right)\s*\?",
+            "the model questions its own result"),
+    # --- backtracking: abandoning a line of reasoning and going back -----------------------------------
+    Pattern("wait", "backtracking", r"wait\b(?=\s*[,.!?;:\u2026\u2014\u2013-])|wait (?:a )?(?:moment|minute|second|sec)\b",
+            "R1's 'aha' marker; needs punctuation after, so 'wait for', 'await', 'waiter' never match"),
+    Pattern("hold_on", "backtracking", r"hold on\b(?=\s*[,.!\u2026\u2014-])", "an interruption of the current line"),
+    Pattern("actually", "backtracking", r"actually(?=\s*[,!\u2014])", "'Actually, ...' introduces a correction"),
+    Pattern("thats_wrong", "backtracking",
+            r"(?:that|this|it|which)(?:'s| is| was| seems| looks)(?: (?:definitely|clearly|actually))? "
+            r"(?:wrong|incorrect|not (?:right|correct)|a mistake|an error)\b",
+            "rejects a result just produced"),
+    Pattern("doesnt_work", "backtracking",
+            r"(?:that|this|it) (?:doesn't|does not|didn't|did not|can't|cannot)(?: (?:seem|look)(?: to)?)? "
+            r"(?:work|right|correct|be right|be correct|add up)\b",
+            "rejects an approach"),
+    Pattern("try_again", "backtracking",
+            rf"{_LET} (?:try|start|think|do (?:this|it)|work (?:this|it) out)(?: (?:this|it))? (?:again|over)\b|start over\b",
+            "restarts the attempt"),
+    Pattern("another_approach", "backtracking",
+            r"(?:try|use|take|consider) (?:a different|another|a new|an alternative) (?:approach|way|method|strategy|tack)\b",
+            "switches to another approach"),
+    Pattern("let_me_redo", "backtracking",
+            rf"{_LET} (?:re-?think|re-?consider|re-?calculate|re-?compute|re-?do|re-?try)\b|on second thought\b|scratch that\b",
+            "redoes a step it no longer trusts"),
+    Pattern("made_mistake", "backtracking",
+            rf"{_WE}(?:'ve| have| must have| must've)? (?:made|make) (?:a|an|another|some|the same)(?: \w+)? (?:mistake|error|miscalculation)s?\b"
+            r"|my (?:mistake|bad)\b|i (?:was wrong|miscalculated|misread|misunderstood|messed up)\b",
+            "admits an error"),
+    # --- subgoal setting: splitting the problem into ordered parts -------------------------------------
+    Pattern("first_then", "subgoal_setting",
+            r"[\n.!?:;>][ \t*#>-]*(?P<m>first(?:ly| of all)?\b,?[^\n]{1,200}?\b(?:then|next|after that|second(?:ly)?)\b)",
+            "an ordered plan: a sentence (or <think>) opening with 'First' and a later 'then'; 'the first number' never matches"),
+    Pattern("do_first", "subgoal_setting",
+            rf"(?:{_LET}|{_WE}(?:'ll| will| need to| should| must| have to| can))\s+first\b",
+            "'let's first subtract ...': names the first subgoal"),
+    Pattern("need_first", "subgoal_setting",
+            rf"(?:{_WE}|you) (?:need|have|must|should) to (?:find|compute|calculate|determine|figure out|work out|know|get|solve|simplify)\b"
+            r"[^.\n]{1,80}?\b(?<!the )first\b(?=\s*(?:[,.;:!?)]|$))",
+            "'we need to find x first': a prerequisite subgoal ('... and the first' is an ordinal: no)"),
+    Pattern("step_n", "subgoal_setting", r"step (?:[1-9]|one|two|three|four|five)\b(?=\s*[:.)\u2014\u2013-])",
+            "numbered steps ('Step 1:'); 'repeat step 1' without punctuation does not count"),
+    Pattern("break_down", "subgoal_setting",
+            r"break(?:s|ing)? (?:this|it|the (?:problem|task|question|calculation|expression)) (?:down|up|into)\b",
+            "decomposition announced"),
+    Pattern("first_step", "subgoal_setting", rf"the (?:first|next) step is\b|{_LET} start by\b|sub-?(?:problems?|goals?)\b",
+            "names a first step or subproblems"),
+    # --- backward chaining: reasoning from the goal back to what is needed -----------------------------
+    Pattern("working_backwards", "backward_chaining",
+            r"(?:work(?:s|ed|ing)?|reason(?:s|ed|ing)?|go(?:ing)?|think(?:ing)?) backwards?\b|backwards? from\b",
+            "names the strategy"),
+    Pattern("from_target", "backward_chaining",
+            r"start(?:s|ed|ing)? (?:from|with|at) the (?:target|goal|answer|result|end|desired (?:result|answer|value|number))\b",
+            "starts from the goal"),
+    Pattern("to_get_need", "backward_chaining",
+            r"(?:to|in order to) (?:get|reach|obtain|make|arrive at|end up with) [^.,;:\n]{0,40}?(?:\d|\btarget\b|\bgoal\b)[^.,;:\n]{0,20}?,? "
+            rf"(?:{_WE}|you) (?:would )?(?:need|must|have to|require)\b",
+            "'to get 24, we need ...': the goal (a number or the target) dictates the inputs"),
+    Pattern("for_target_need", "backward_chaining",
+            r"for (?:the|this|our) (?:sum|product|total|result|difference|equation|expression) to (?:be|equal|reach|give|make) "
+            rf"[^.,;:\n]{{1,40}}?,? (?:{_WE}|you) (?:would )?(?:need|must|have to|require)\b",
+            "'for the sum to be 10, we need ...'"),
+    Pattern("what_gives_target", "backward_chaining",
+            r"(?:what|which) (?:numbers?|values?|combination|pairs?)(?: \w+)? (?:gives?|makes?|yields?|adds? up to|sums? to|multipl(?:y|ies) to)\b",
+            "asks which inputs produce the goal"),
+)
+# fmt: on
+
+PATTERNS: dict[str, tuple[Pattern, ...]] = {"en": _EN}
+_COMPILED: dict[tuple[str, int], list[tuple[Pattern, re.Pattern]]] = {}
+
+
+def _compiled(language: str, flags: int = 0) -> list[tuple[Pattern, re.Pattern]]:
+    compiled = _COMPILED.get((language, flags))
+    if compiled is None:
+        if language not in PATTERNS:
+            raise UnknownLanguageError(f"unknown language {language!r}; valid languages: {', '.join(PATTERNS)}")
+        compiled = _COMPILED[language, flags] = [(p, re.compile(p.regex, flags)) for p in PATTERNS[language]]
+    return compiled
+
+
+def pattern_table(language: str = "en") -> list[dict]:
+    """The detector table as rows {name, behaviour, regex, why} (for docs and notebooks)."""
+    _compiled(language)
+    return [{"name": p.name, "behaviour": p.behaviour, "regex": p.regex, "why": p.why} for p in PATTERNS[language]]
+
+
+def _text(completion) -> str:
+    # TRL hands chat completions as [{"role": ..., "content": ...}].
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
+        return str(completion[-1].get("content", ""))
+    return "" if completion is None else str(completion)
+
+
+def _lowered(text: str) -> tuple[str, int]:
+    """A newline (so that every match has a character before it) + the lower-cased text, and the regex
+    flags to match it with. Offsets into it are offsets into `text` plus one."""
+    low = "\n" + text.translate(_NORMALISE).lower()
+    if len(low) == len(text) + 1:
+        return low, 0
+    # A character whose lower case is longer ("\u0130"): keep the case, match case-insensitively.
+    return "\n" + text.translate(_NORMALISE), re.IGNORECASE
+
+
+def _starts_word(low: str, s: int) -> bool:
+    # \b at a match start, checked here rather than in the regex (see the pattern table).
+    return not (_WORDCHAR.match(low, s) and _WORDCHAR.match(low, s - 1))
+
+
+def _search_all(rx: re.Pattern, low: str):
+    pos = 0
+    while (m := rx.search(low, pos)) is not None:
+        if _starts_word(low, m.start()):
+            yield m
+            pos = max(m.end(), m.start() + 1)
+        else:
+            pos = m.start() + 1
+
+
+def _term_spans(low: str, flags: int) -> list[tuple[str, int, int]]:
+    rx = _TERM if not flags else re.compile(_TERM.pattern, flags)
+    return [(m.group().lower(), m.start() - 1, m.end() - 1) for m in _search_all(rx, low)]
+
+
+def reflective_terms(text: str) -> dict[str, int]:
+    """Every R1 reflective term -> its count in `text`: exact word forms, whole words, any case."""
+    counts = dict.fromkeys(REFLECTIVE_TERMS, 0)
+    for term, _, _ in _term_spans(*_lowered(_text(text))):
+        counts[term] += 1
+    return counts
+
+
+def detect(text: str, language: str = "en") -> list[Match]:
+    """Behaviour matches in `text`, sorted by span. Overlapping matches of one behaviour count once
+    (the one that starts first, the longer on a tie)."""
+    text = _text(text)
+    low, flags = _lowered(text)
+    return _detect(text, low, flags, language)
+
+
+def _detect(text: str, low: str, flags: int, language: str) -> list[Match]:
+    found = []
+    for p, rx in _compiled(language, flags):
+        group = "m" if "m" in rx.groupindex else 0
+        for m in _search_all(rx, low):
+            s, e = m.span(group)
+            if e > s:
+                found.append((s - 1, 1 - e, p.behaviour, p.name))
+    found.sort()
+    matches, last_end = [], {}
+    for s, neg_e, behaviour, name in found:
+        if s < last_end.get(behaviour, -1):
+            continue  # overlaps an earlier match of the same behaviour
+        last_end[behaviour] = -neg_e
+        matches.append(Match(behaviour, (s, -neg_e), text[s:-neg_e], name))
+    return matches
+
+
+_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+# Mirrors workbench.rewards.rules.FormatReward (a test keeps them in agreement), without importing it.
+_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+_TAG = re.compile(r"</?(?:think|answer)>")
+_STRICT_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
+
+
+def split_think_answer(text: str) -> dict:
+    """{"think", "answer", "format_ok"} of a completion.
+
+    think: the contents of all <think>...</think> blocks, stripped, joined by a blank line; failing
+    a complete block, the text before a lone "</think>" (the prompt opened the tag) or after a lone
+    "<think>" up to "<answer>" (a truncated trace); None when there is no think tag.
+    answer: the contents of the LAST <answer>...</answer> pair, stripped (as the accuracy reward
+    reads it); None without one. format_ok: the strict R1 format, exactly as the format reward.
+    """
+    text = _text(text)
+    blocks = _THINK_BLOCK.findall(text)
+    if blocks:
+        think = "\n\n".join(b.strip() for b in blocks)
+    elif "</think>" in text:
+        think = text[: text.index("</think>")].strip()
+    elif "<think>" in text:
+        think = text[text.index("<think>") + len("<think>"):].split("<answer>")[0].strip()
+    else:
+        think = None
+    answers = _ANSWER_BLOCK.findall(text)
+    format_ok = all(text.count(t) == 1 for t in _TAGS) and bool(_STRICT_FORMAT.match(text))
+    return {"think": think, "answer": answers[-1].strip() if answers else None, "format_ok": format_ok}
+
+
+@lru_cache(maxsize=512)
+def _prompt_ngrams(prompt: str) -> tuple[frozenset, frozenset]:
+    """The prompt's words and its runs of ECHO_MIN_WORDS words, lower-cased."""
+    words = _WORD.findall(prompt.translate(_NORMALISE).lower())
+    n = ECHO_MIN_WORDS
+    return frozenset(words), frozenset(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+
+
+class _Echo:
+    """Which spans of a completion lie in stretches of ECHO_MIN_WORDS+ words copied from the prompt."""
+
+    def __init__(self, low: str, prompt: str):
+        self.low = low
+        self.vocab, self.ngrams = _prompt_ngrams(prompt)
+        self.words = None
+
+    def _index(self) -> None:
+        found = list(_WORD.finditer(self.low))
+        self.words = [m.group().lower() for m in found]  # already lower unless _lowered kept the case
+        self.starts = [m.start() - 1 for m in found]
+        self.ends = [m.end() - 1 for m in found]
+
+    def _copied(self, k: int) -> bool:
+        n, words = ECHO_MIN_WORDS, self.words
+        return any(tuple(words[i:i + n]) in self.ngrams for i in range(max(0, k - n + 1), min(k, len(words) - n) + 1))
+
+    def covers(self, s: int, e: int) -> bool:
+        # Fast path: a word the prompt never uses cannot be an echo (most matches end here).
+        if not self.ngrams or not all(w.lower() in self.vocab for w in _WORD.findall(self.low, s + 1, e + 1)):
+            return False
+        if self.words is None:
+            self._index()
+        i = bisect.bisect_right(self.ends, s)  # the first word ending after s
+        j = bisect.bisect_left(self.starts, e)  # words i .. j-1 overlap [s, e)
+        return j > i and all(self._copied(k) for k in range(i, j))
+
+
+def _tag_parts(text: str, prompt: str | None, language: str):
+    low, flags = _lowered(text)
+    matches = _detect(text, low, flags, language)
+    terms = _term_spans(low, flags)
+    if prompt and (matches or terms):
+        echo = _Echo(low, _text(prompt))
+        matches = [m for m in matches if not echo.covers(*m.span)]
+        terms = [t for t in terms if not echo.covers(t[1], t[2])]
+    return matches, terms
+
+
+def tag(completion: str, prompt: str | None = None, language: str = "en") -> dict:
+    """The JSON-serialisable trace summary stored in each rollout record under "traces".
+
+    {"behaviours": {b: count}, "terms": {t: count}, "words", "think_words", "format_ok", "version"}.
+    Words are runs of letters/digits (regex \\w+), the tags themselves not counted. With `prompt`,
+    echoes of it do not count (module docstring).
+    """
+    text = _text(completion)
+    matches, terms = _tag_parts(text, prompt, language)
+    behaviours = dict.fromkeys(BEHAVIOURS, 0)
+    for m in matches:
+        behaviours[m.behaviour] += 1
+    term_counts = dict.fromkeys(REFLECTIVE_TERMS, 0)
+    for t, _, _ in terms:
+        term_counts[t] += 1
+    think = split_think_answer(text)
+    return {"behaviours": behaviours, "terms": term_counts, "words": len(_WORD.findall(_TAG.sub(" ", text))),
+            "think_words": len(_WORD.findall(think["think"])) if think["think"] else 0,
+            "format_ok": think["format_ok"], "version": VERSION}
+
+
+def _traces(record: dict) -> dict:
+    # Stored traces are trusted unless they carry another pattern version and can be recomputed.
+    t = record.get("traces")
+    if isinstance(t, dict) and (t.get("version", VERSION) == VERSION or "completion" not in record):
+        return t
+    return tag(record.get("completion") or "", record.get("prompt"))
+
+
+def _by_step(rollouts: list[dict]) -> dict:
+    steps = defaultdict(list)
+    for r in rollouts:
+        if r.get("step") is not None:
+            steps[r["step"]].append((r, _traces(r)))
+    return dict(sorted(steps.items()))
+
+
+def _has(tr: dict, kind: str, name: str) -> bool:
+    return (tr.get("behaviours" if kind == "behaviour" else "terms") or {}).get(name, 0) > 0
+
+
+def _reward(r: dict) -> float | None:
+    v = r.get("reward")
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def step_curves(rollouts: list[dict]) -> list[dict]:
+    """One dict per step, sorted by step: {"step", "n" (rollouts), "words" (total), "term_rate/<t>" and
+    "behaviour_rate/<b>" (occurrences per 1,000 words; None when the step has no words),
+    "term_share/<t>" and "behaviour_share/<b>" (share of the step's rollouts showing it),
+    "any_reflective_share" (any R1 term), "any_behaviour_share", "think_words_mean", "format_ok_share",
+    "completion_words_mean", "reward_mean" (None without rewards)}.
+
+    Uses record["traces"] where logged (see _traces), else tags each record with its prompt."""
+    curves = []
+    for step, items in _by_step(rollouts).items():
+        n = len(items)
+        words = sum(tr.get("words", 0) for _, tr in items)
+        row = {"step": step, "n": n, "words": words}
+        for kind, names, key in (("term", REFLECTIVE_TERMS, "term"), ("behaviour", BEHAVIOURS, "behaviour")):
+            plural = "terms" if kind == "term" else "behaviours"
+            for name in names:
+                total = sum((tr.get(plural) or {}).get(name, 0) for _, tr in items)
+                row[f"{key}_rate/{name}"] = 1000.0 * total / words if words else None
+                row[f"{key}_share/{name}"] = sum(_has(tr, kind, name) for _, tr in items) / n
+        row["any_reflective_share"] = sum(any(_has(tr, "term", t) for t in REFLECTIVE_TERMS) for _, tr in items) / n
+        row["any_behaviour_share"] = sum(any(_has(tr, "behaviour", b) for b in BEHAVIOURS) for _, tr in items) / n
+        row["think_words_mean"] = sum(tr.get("think_words", 0) for _, tr in items) / n
+        row["format_ok_share"] = sum(bool(tr.get("format_ok")) for _, tr in items) / n
+        row["completion_words_mean"] = words / n
+        rewards = [x for x in (_reward(r) for r, _ in items) if x is not None]
+        row["reward_mean"] = sum(rewards) / len(rewards) if rewards else None
+        curves.append(row)
+    return curves
+
+
+def _z_two_proportions(x0: int, n0: int, x1: int, n1: int) -> float | None:
+    """One-sided two-proportion z statistic for p1 > p0 (pooled standard error); None if undefined."""
+    if not n0 or not n1:
+        return None
+    p = (x0 + x1) / (n0 + n1)
+    se = math.sqrt(p * (1 - p) * (1 / n0 + 1 / n1))
+    return (x1 / n1 - x0 / n0) / se if se > 0 else None
+
+
+def exemplar_matches(completion: str, prompt: str | None = None, term: str | None = None) -> list[list]:
+    """[[start, end, label], ...] for highlighting: behaviour matches (label: the behaviour) and, with
+    `term`, that term's occurrences (label "term:<term>"); echoes of `prompt` left out."""
+    text = _text(completion)
+    matches, terms = _tag_parts(text, prompt, "en")
+    out = [[m.span[0], m.span[1], m.behaviour] for m in matches]
+    out += [[s, e, f"term:{t}"] for t, s, e in terms if t == term]
+    return sorted(out)
+
+
+def aha_events(rollouts: list[dict], z: float = 3.0, min_count: int = 3) -> list[dict]:
+    """For each behaviour and reflective term, the first step whose share of rollouts showing it rises
+    clearly above the first logged step's share: one-sided two-proportion z > `z` and at least
+    `min_count` rollouts showing it. With 14 series and tens of steps, z = 3 (p ~ 0.0013 each) keeps
+    false alarms rare. "same_prompts" compares, where prompt ids recur, the first-step share on the
+    recurring prompts with the share on them from the event step on (None when none recur).
+    """
+    steps = _by_step(rollouts)
+    if len(steps) < 2:
+        return []
+    first, *later = steps
+    base = steps[first]
+    base_ids = {r.get("prompt_id") for r, _ in base} - {None}
+    events = []
+    for kind, names in (("behaviour", BEHAVIOURS), ("term", REFLECTIVE_TERMS)):
+        for name in names:
+            x0 = sum(_has(tr, kind, name) for _, tr in base)
+            for step in later:
+                items = steps[step]
+                x1 = sum(_has(tr, kind, name) for _, tr in items)
+                zs = _z_two_proportions(x0, len(base), x1, len(items))
+                if x1 < min_count or zs is None or zs <= z:
+                    continue
+                showing = [(r, tr) for r, tr in items if _has(tr, kind, name)]
+                # The best-rewarded rollout showing it, then the one showing it most.
+                key = "behaviours" if kind == "behaviour" else "terms"
+                r, _ = max(showing, key=lambda it: (-math.inf if _reward(it[0]) is None else _reward(it[0]),
+                                                    it[1][key].get(name, 0)))
+                events.append({
+                    "kind": kind, "name": name, "step": step, "baseline_step": first,
+                    "baseline_share": x0 / len(base), "n_baseline": len(base),
+                    "share": x1 / len(items), "n": len(items), "count": x1, "z": zs,
+                    "same_prompts": _same_prompts(steps, base, base_ids, step, kind, name),
+                    "exemplar": {"step": step, "prompt_id": r.get("prompt_id"), "completion": _text(r.get("completion")),
+                                 "reward": r.get("reward"), "advantage": r.get("advantage"),
+                                 "matches": exemplar_matches(r.get("completion") or "", r.get("prompt"),
+                                                             name if kind == "term" else None)},
+                })
+                break
+    return sorted(events, key=lambda e: (e["step"], e["kind"], e["name"]))
+
+
+def _same_prompts(steps: dict, base: list, base_ids: set, from_step, kind: str, name: str) -> dict | None:
+    again = [tr for s, items in steps.items() if s >= from_step for r, tr in items if r.get("prompt_id") in base_ids]
+    ids = {r.get("prompt_id") for s, items in steps.items() if s >= from_step for r, _ in items} & base_ids
+    if not again:
+        return None
+    before = [tr for r, tr in base if r.get("prompt_id") in ids]
+    return {"prompt_ids": len(ids), "n_baseline": len(before),
+            "baseline_share": sum(_has(tr, kind, name) for tr in before) / len(before),
+            "n": len(again), "share": sum(_has(tr, kind, name) for tr in again) / len(again)}
+
+
+def reward_correlation(rollouts: list[dict]) -> dict[str, dict]:
+    """Per behaviour: {"n_with", "n_without", "reward_with", "reward_without", "r"}: mean total reward of
+    rollouts showing it and not, and the point-biserial correlation of the indicator with the reward
+    (None when undefined: an empty side or a constant reward). Rollouts without a numeric reward are skipped."""
+    scored = [(x, _traces(r)) for r in rollouts if (x := _reward(r)) is not None]
+    n = len(scored)
+    out = {}
+    for b in BEHAVIOURS:
+        with_ = [x for x, tr in scored if _has(tr, "behaviour", b)]
+        without = [x for x, tr in scored if not _has(tr, "behaviour", b)]
+        m1 = sum(with_) / len(with_) if with_ else None
+        m0 = sum(without) / len(without) if without else None
+        r = None
+        if with_ and without:
+            mean = (sum(with_) + sum(without)) / n
+            sd = math.sqrt(sum((x - mean) ** 2 for x, _ in scored) / n)
+            if sd > 0:
+                r = (m1 - m0) / sd * math.sqrt(len(with_) * len(without) / n**2)
+        out[b] = {"n_with": len(with_), "n_without": len(without), "reward_with": m1, "reward_without": m0, "r": r}
+    return out
+
+
+_COLOURS = {"verification": "#b7e4c7", "backtracking": "#ffadad", "subgoal_setting": "#a0c4ff", "backward_chaining": "#ffd6a5"}
+
+
+def highlight(text: str, matches) -> str:
+    """HTML of `text` with each span of `matches` (Match objects or [start, end, label]) in a <mark>,
+    coloured by behaviour, labelled in its title; overlapping spans are split at their boundaries."""
+    spans = [(m.span[0], m.span[1], m.behaviour) if isinstance(m, Match) else (int(m[0]), int(m[1]), str(m[2])) for m in matches]
+    cuts = sorted({0, len(text)} | {p for s, e, _ in spans for p in (s, e) if 0 <= p <= len(text)})
+    out = []
+    for a, b in zip(cuts, cuts[1:]):
+        piece = html.escape(text[a:b])
+        labels = [lab for s, e, lab in spans if s <= a and b <= e]
+        if labels:
+            colour = next((_COLOURS[lab] for lab in labels if lab in _COLOURS), "#fdffb6")
+            piece = f'<mark style="background:{colour}" title="{html.escape(", ".join(labels))}">{piece}</mark>'
+        out.append(piece)
+    return '<pre style="white-space:pre-wrap">' + "".join(out) + "</pre>"
