@@ -1,6 +1,9 @@
 """``workbench <verb>``: parses arguments, then calls the library.
 
-    workbench demo  [--key value ...]                 the main job: GRPO on the embedded model, ~15 min on 2 CPU cores
+    workbench demo  [--key value ...] [--no_app] [--app_port N]
+                                                       the main job: GRPO on the embedded model, ~15 min on 2 CPU cores,
+                                                       watched live in the app (its URL is printed; --no_app: without)
+    workbench app   [--runs DIR] [--port N] [--host H] the app: watch runs train, compare them, try a model
     workbench train --config configs/X.yaml [--key value ...]
     workbench tasks                                    list the registered tasks
     workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
@@ -36,16 +39,52 @@ def cmd_train(argv: list[str]) -> int:
     return 0
 
 
+def _pop_app_flags(argv: list[str]) -> tuple[list[str], bool, int | None]:
+    """Remove the demo's own flags (--no_app, --app_port N) before the config parser sees argv."""
+    rest, app, port = [], True, None
+    it = iter(argv)
+    for arg in it:
+        if arg == "--no_app":
+            app = False
+        elif arg == "--app_port" or arg.startswith("--app_port="):
+            value = arg.partition("=")[2] if "=" in arg else next(it, "")
+            if not value.isdigit():
+                from workbench.errors import WorkbenchError
+
+                raise WorkbenchError(f"--app_port needs a port number, got {value!r}")
+            port = int(value)
+        else:
+            rest.append(arg)
+    return rest, app, port
+
+
 def cmd_demo(argv: list[str]) -> int:
     # The demo is the config defaults (configs/demo.yaml spells them out); flags still override.
     from workbench.config import parse_cli
-    from workbench.train import train
+    from workbench.train import default_run_name, train
 
+    argv, app, app_port = _pop_app_flags(argv)
     cfg = parse_cli(argv)
+    cfg.run_name = cfg.run_name or default_run_name(cfg)
     print(f"workbench demo: GRPO on {cfg.model}, task {cfg.task}, {cfg.max_steps} steps of "
           f"{cfg.prompts_per_step} prompts x {cfg.num_generations} rollouts")
+    if app:
+        try:
+            from apps.app import launch
+
+            url = launch(cfg.runs_root, port=app_port, block=False, run=cfg.run_name)
+            print(f"watch it train: {url} (the app stops with the demo; reopen it with "
+                  f"`workbench app --runs {cfg.runs_root}`; --no_app turns it off)", flush=True)
+        except Exception as e:  # the demo is the job; the app is a view on it
+            print(f"app not started ({type(e).__name__}: {e}); training goes on", file=sys.stderr)
     _print_result(train(cfg))
     return 0
+
+
+def cmd_app(argv: list[str]) -> int:
+    from apps.app import main as app_main
+
+    return app_main(argv)
 
 
 def cmd_tasks(argv: list[str]) -> int:
@@ -64,7 +103,7 @@ def cmd_bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
-COMMANDS = {"train": cmd_train, "demo": cmd_demo, "tasks": cmd_tasks, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "demo": cmd_demo, "app": cmd_app, "tasks": cmd_tasks, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
