@@ -7,7 +7,7 @@ from datasets import Dataset
 from workbench.config import WorkbenchConfig, to_grpo_config
 from workbench.fast import merged_lora
 from workbench.models import TINY_MODEL, load_model, lora_config, resolve_precision
-from workbench.train import _make_trainer_class
+from workbench.training import _make_trainer_class
 
 
 def _reward(completions, **kw):

@@ -12,7 +12,9 @@ __version__ = "0.1.0"
 __all__ = ["WorkbenchConfig", "train"]
 
 
+# The module is workbench.training, not workbench.train: a submodule named "train" would replace
+# this function as the package attribute the moment it is imported.
 def train(cfg: WorkbenchConfig | None = None, **overrides):
-    from workbench.train import train as _train
+    from workbench.training import train as _train
 
     return _train(cfg, **overrides)

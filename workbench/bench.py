@@ -171,7 +171,7 @@ def _build_trainer(path: str, model, tokenizer, dataset, reward, settings, preci
     from trl import GRPOConfig, GRPOTrainer
 
     from workbench.config import WorkbenchConfig, to_grpo_config
-    from workbench.train import _make_trainer_class
+    from workbench.training import _make_trainer_class
 
     prompts, G, max_new = settings
     shared = dict(per_device_train_batch_size=prompts * G, num_generations=G, max_completion_length=max_new,

@@ -32,7 +32,7 @@ def _print_result(result) -> None:
 
 def cmd_train(argv: list[str]) -> int:
     from workbench.config import parse_cli
-    from workbench.train import train
+    from workbench.training import train
 
     cfg = parse_cli(argv)
     _print_result(train(cfg))
@@ -61,7 +61,7 @@ def _pop_app_flags(argv: list[str]) -> tuple[list[str], bool, int | None]:
 def cmd_demo(argv: list[str]) -> int:
     # The demo is the config defaults (configs/demo.yaml spells them out); flags still override.
     from workbench.config import parse_cli
-    from workbench.train import default_run_name, train
+    from workbench.training import default_run_name, train
 
     argv, app, app_port = _pop_app_flags(argv)
     cfg = parse_cli(argv)

@@ -48,7 +48,7 @@ def build_dataset(task, n_prompts: int, template: str, tokenizer):
 
 
 def _make_trainer_class():
-    # Defined lazily so importing workbench.train does not import TRL.
+    # Defined lazily so importing workbench.training does not import TRL.
     from contextlib import ExitStack
 
     import torch
