@@ -1,7 +1,7 @@
 """``workbench <verb>``: parses arguments, then calls the library.
 
     workbench demo  [--key value ...] [--no_app] [--app_port N]
-                                                       the main job: GRPO on the embedded model, ~15 min on 2 CPU cores,
+                                                       the main job: GRPO on the embedded model, ~4 min on 2 CPU cores,
                                                        watched live in the app (its URL is printed; --no_app: without)
     workbench app   [--runs DIR] [--port N] [--host H] the app: watch runs train, compare them, try a model
     workbench train --config configs/X.yaml [--key value ...]
@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 
 USAGE = __doc__
 
@@ -68,16 +69,23 @@ def cmd_demo(argv: list[str]) -> int:
     cfg.run_name = cfg.run_name or default_run_name(cfg)
     print(f"workbench demo: GRPO on {cfg.model}, task {cfg.task}, {cfg.max_steps} steps of "
           f"{cfg.prompts_per_step} prompts x {cfg.num_generations} rollouts")
+    url = None
     if app:
         try:
             from apps.app import launch
 
             url = launch(cfg.runs_root, port=app_port, block=False, run=cfg.run_name)
-            print(f"watch it train: {url} (the app stops with the demo; reopen it with "
-                  f"`workbench app --runs {cfg.runs_root}`; --no_app turns it off)", flush=True)
+            print(f"watch it train: {url} (--no_app turns it off)", flush=True)
         except Exception as e:  # the demo is the job; the app is a view on it
             print(f"app not started ({type(e).__name__}: {e}); training goes on", file=sys.stderr)
     _print_result(train(cfg))
+    if url and sys.stdin.isatty():  # a person at a terminal: keep the app up to look at the finished run
+        print(f"\nthe app is still serving the finished run at {url}; Ctrl-C to quit "
+              f"(later: workbench app --runs {cfg.runs_root})", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
     return 0
 
 
