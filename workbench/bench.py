@@ -249,6 +249,7 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
     import torch
     from datasets import Dataset
 
+    from workbench.config import WorkbenchConfig
     from workbench.models import load_model, lora_config
     from workbench.rewards import build_rewards
     from workbench.tasks import get_task
@@ -266,7 +267,8 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
                                   "answer": it["answer"], "question": it["question"],
                                   "metadata": json.dumps(it["metadata"])} for it in items])
     (reward,), _ = build_rewards({"accuracy": 1.0}, task, max_new)
-    lora = lora_config(16, 32, 0.05, "all-linear")
+    defaults = WorkbenchConfig()  # LoRA as the demo trains it
+    lora = lora_config(defaults.lora_r, defaults.lora_alpha, defaults.lora_dropout, defaults.lora_target_modules)
     tmp = tempfile.mkdtemp(prefix="wb-bench-")
     trainers = {}
     for path, (model, tok) in models.items():

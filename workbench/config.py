@@ -134,7 +134,11 @@ class WorkbenchConfig:
     quantization: str = field(default="auto", metadata={"help": "auto (4bit on CUDA, none on CPU), none, 4bit."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_dropout: float = field(
+        default=0.0,
+        metadata={"help": "LoRA dropout. 0: rollouts are then sampled from exactly the policy the loss scores "
+                          "(with dropout, TRL samples through dropout noise and the fast path does not)."},
+    )
     lora_target_modules: str = field(default="all-linear", metadata={"help": "'all-linear' or 'q_proj,v_proj,...'."})
     # Evaluation on the held-out split
     eval_items: int = field(default=96, metadata={"help": "Held-out items evaluated before and after (0: skip)."})
