@@ -63,7 +63,10 @@ class RunData:
         changed = False
         with self._lock:
             for name in files:
-                path = self.run.path / name
+                try:
+                    path = self.run.file(name)
+                except RunDirError:  # a link out of the run directory: read nothing from it
+                    continue
                 size = path.stat().st_size if path.exists() else 0
                 if size < self.offsets[name]:  # the file was replaced or cut: read it again
                     self.records[name], self.offsets[name], self.corrupt[name] = [], 0, 0
@@ -151,16 +154,16 @@ def summary(data: RunData) -> dict:
     max_steps = cfg.get("max_steps")
     start = next((e for e in events if e.get("event") == "start"), None)
     end = next((e for e in reversed(events) if e.get("event") == "end"), None)
-    if end is not None and end.get("seconds") is not None:
+    if end is not None and isinstance(end.get("seconds"), (int, float)):
         elapsed = end["seconds"]
-    elif start is not None:
+    elif start is not None and isinstance(start.get("time"), (int, float)):
         last = max([e.get("time") or 0 for e in events] + [m.get("time") or 0 for m in metrics])
         elapsed = (time.time() if status == "running" else last) - start["time"]
     else:
         elapsed = None
     step_times = [m["step_seconds"] for m in metrics if isinstance(m.get("step_seconds"), (int, float))]
     eta = 0.0 if status == "finished" else None
-    if status == "running" and step_times and max_steps:
+    if status == "running" and step_times and isinstance(max_steps, int):
         eta = sum(step_times) / len(step_times) * max(0, max_steps - step)
     evals = {e.get("phase"): e for e in events if e.get("event") == "eval"}
     rewards = [m.get("reward_mean") for m in metrics if m.get("reward_mean") is not None]
@@ -184,7 +187,7 @@ def run_table(store: RunStore) -> list[list]:
     for name in reversed(store.names()):
         try:
             s = summary(store.get(name, files=(runlog.EVENTS, runlog.METRICS)))
-        except RunDirError as e:
+        except Exception as e:  # one unreadable run (a missing dir, a hand-edited file) must not blank the table
             rows.append([name, f"unreadable: {e}", "", "", "", "", "", ""])
             continue
         rows.append([
@@ -196,10 +199,16 @@ def run_table(store: RunStore) -> list[list]:
     return rows
 
 
+KNOWN_STATUSES = ("running", "finished", "crashed", "empty")
+
+
 def status_html(s: dict) -> str:
     """The status line of the selected run; the text "step N" is what tests watch grow."""
-    parts = [f"<b>{html.escape(s['name'])}</b>", f'<span class="wb-status wb-{s["status"]}">{s["status"]}</span>',
-             f"step {s['step']}/{s['max_steps'] or '?'}", f"elapsed {_fmt_seconds(s['elapsed'])}"]
+    # Every value here comes from files a run directory holds, which may be copied from anywhere.
+    status = s["status"] if s["status"] in KNOWN_STATUSES else "unknown"
+    parts = [f"<b>{html.escape(s['name'])}</b>", f'<span class="wb-status wb-{status}">{status}</span>',
+             f"step {html.escape(str(s['step']))}/{html.escape(str(s['max_steps'] or '?'))}",
+             f"elapsed {_fmt_seconds(s['elapsed'])}"]
     if s["status"] == "running":
         parts.append("ETA " + (_fmt_seconds(s["eta"]) if s["eta"] is not None else "after the first step"))
     parts.append(f"{s['rollouts']} rollouts")
@@ -462,7 +471,7 @@ def _num(x, fmt=".2f") -> str:
 def rollout_card(r: dict) -> str:
     rewards = " ".join(f"{html.escape(str(k))} {_num(v)}" for k, v in (r.get("rewards") or {}).items())
     flags = ['<span class="wb-flag wb-trunc">truncated</span>'] if r.get("truncated") else []
-    flags += [f'<span class="wb-flag wb-b-{_css_name(b)}">{html.escape(str(b))} ×{n}</span>'
+    flags += [f'<span class="wb-flag wb-b-{_css_name(b)}">{html.escape(str(b))} ×{html.escape(str(n))}</span>'
               for b, n in (r.get("tag") or {}).get("behaviours", {}).items() if n]
     adv = r.get("advantage")
     adv_text = f" advantage <b>{adv:+.2f}</b> ·" if isinstance(adv, (int, float)) else ""
@@ -548,7 +557,7 @@ def aha_html(data: RunData) -> str:
         for ev in events:
             ex = ev.get("exemplar") or {}
             out.append(
-                f'<div class="wb-group"><div class="wb-ghead">step {ev.get("step")} · '
+                f'<div class="wb-group"><div class="wb-ghead">step {html.escape(str(ev.get("step")))} · '
                 f"{html.escape(str(ev.get('kind')))} "
                 f"<b>{html.escape(str(ev.get('name')))}</b> in {_pct(ev.get('share'))} of completions "
                 f"(baseline {_pct(ev.get('baseline_share'))}, z = {_num(ev.get('z'), '.1f')})</div>"

@@ -7,14 +7,19 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 TORCH_PIN="torch==2.13.0"  # environment.yml pins the same (a test checks)
 
-[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# A venv without pip (made where python3-venv/ensurepip is missing) is broken: start over.
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  rm -rf .venv
+  "$PYTHON" -m venv .venv || { echo "python3 -m venv failed: on Debian/Ubuntu, apt-get install python3-venv" >&2; rm -rf .venv; exit 1; }
+fi
 stamp=".venv/.installed-$(cat pyproject.toml scripts/setup.sh | sha1sum | cut -c1-12)"
 [ -f "$stamp" ] && exit 0
 
 pip=(.venv/bin/python -m pip --disable-pip-version-check)
-# torch first and pinned: on a CPU machine torch==2.13.0 is the CPU build, whereas an unpinned
-# `torch` requirement resolved by pip can pull a multi-GB CUDA build. A torch already in the venv
-# that satisfies pyproject's range is kept.
+# torch first and pinned. On our machines torch==2.13.0 resolves to a CPU build kept on local disk;
+# an unpinned `torch` requirement would make pip fetch the newest release, a multi-GB CUDA build.
+# (Elsewhere, for a CPU-only install, point pip at PyTorch's CPU wheel index first.) A torch already
+# in the venv that satisfies pyproject's range is kept.
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   "${pip[@]}" install "$TORCH_PIN"
 fi

@@ -273,3 +273,19 @@ def test_playground_samples_and_scores_base_and_adapter(tmp_path):
     assert len(tuned) == 1 and type(policy).__name__ == "PeftModelForCausalLM"
     with pytest.raises(ValueError, match="enter a question"):
         D.play(cfg, "  ")
+
+
+def test_hostile_run_files_are_shown_as_text(tmp_path):
+    # A run directory may be copied from anywhere: values read from its files never become markup.
+    from apps import data
+
+    run = tmp_path / "evil"
+    run.mkdir()
+    (run / "config.yaml").write_text("max_steps: '<b>9</b>'\n")
+    (run / "events.jsonl").write_text(json.dumps({"event": "start"}) + "\n"
+                                      + json.dumps({"event": "end", "status": "<img src=x onerror=alert(1)>"}) + "\n")
+    store = data.RunStore(tmp_path)
+    page = data.status_html(data.summary(store.get("evil")))
+    assert "<img" not in page and "<b>9</b>" not in page
+    card = data.rollout_card({"completion": "2 + 3 = 5", "tag": {"behaviours": {"verification": "<svg onload=x>"}}})
+    assert "<svg" not in card and "&lt;svg" in card

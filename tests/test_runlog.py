@@ -76,3 +76,16 @@ def test_unwritable_runs_root(tmp_path):
     blocker.write_text("")
     with pytest.raises(RunDirError, match="not writable"):
         RunWriter.create(blocker / "runs", "r")
+
+
+def test_links_out_of_the_run_directory_are_refused(tmp_path):
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"password": 1}\n')
+    w = RunWriter.create(tmp_path / "runs", "r")
+    w.event("start")
+    w.close()
+    (tmp_path / "runs" / "r" / "metrics.jsonl").symlink_to(secret)
+    run = Run.open(tmp_path / "runs", "r")
+    with pytest.raises(RunDirError, match="points outside"):
+        run.metrics()
+    assert run.events()[0]["event"] == "start"  # the run's own files still read

@@ -84,6 +84,7 @@ def shared_prefix_generation(model):
     """Within the block, ``model.generate(input_ids, attention_mask, ...)`` prefills each distinct
     prompt once and continues every row from a copy of its prompt's KV cache."""
     original = model.generate
+    had_own = "generate" in vars(model)  # an instance attribute someone else set: put it back as it was
 
     def generate(input_ids=None, attention_mask=None, **kwargs):
         if input_ids is None or attention_mask is None or input_ids.size(1) < 2 or kwargs.get("past_key_values"):
@@ -100,7 +101,10 @@ def shared_prefix_generation(model):
     try:
         yield model
     finally:
-        del model.generate  # back to the class's method
+        if had_own:
+            model.generate = original
+        else:
+            del model.generate  # back to the class's method
 
 
 @contextmanager

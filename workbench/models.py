@@ -73,9 +73,12 @@ def embedded_model_dir() -> Path:
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished the same conversion first: use its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").exists():
+            raise
     return target
 
 

@@ -4,10 +4,13 @@ Layout of ``<runs_root>/<run_name>/``::
 
     config.yaml      the WorkbenchConfig of the run (``WorkbenchConfig.from_yaml`` reads it back)
     events.jsonl     one object per event: {"time", "event", ...}; events are
-                       start       {"model", "task", "template", "precision", "pid", "host", "versions"}
+                       start       {"model", "task", "precision", "pid", "host", "versions"}
+                       setup       {"template", "train_prompts", "eval_items", "trainable_params",
+                                    "total_params", "quantized_modules", "seconds"}
                        eval        {"phase": "before"|"after", "n", "accuracy", "stderr", "items": [...]}
                        checkpoint  {"path"}
                        error       {"where", "error", ...}   (a reward function that raised, a crash)
+                       train_summary  TRL's end-of-training numbers (train_runtime, ...)
                        end         {"status": "finished"|"crashed", "seconds", ...}
     metrics.jsonl    one object per logged optimizer step: {"step", "time", "reward_mean", "reward_std",
                        "rewards/<name>/mean", "rewards/<name>/std", "accuracy", "completion_length_mean",
@@ -172,18 +175,26 @@ class Run:
     def name(self) -> str:
         return self.path.name
 
+    def file(self, name: str) -> Path:
+        """Path of one of the run's files, refusing a link that leads out of the run directory
+        (a run copied from elsewhere must not make a reader open other files)."""
+        p = self.path / name
+        if p.exists() and not p.resolve().is_relative_to(self.path.resolve()):
+            raise RunDirError(f"{name} in run {self.name!r} points outside its run directory")
+        return p
+
     def config(self) -> dict:
-        p = self.path / CONFIG
+        p = self.file(CONFIG)
         return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
 
     def events(self) -> list[dict]:
-        return read_jsonl(self.path / EVENTS)[0]
+        return read_jsonl(self.file(EVENTS))[0]
 
     def metrics(self) -> list[dict]:
-        return read_jsonl(self.path / METRICS)[0]
+        return read_jsonl(self.file(METRICS))[0]
 
     def rollouts(self, step: int | None = None) -> list[dict]:
-        records = read_jsonl(self.path / ROLLOUTS)[0]
+        records = read_jsonl(self.file(ROLLOUTS))[0]
         return records if step is None else [r for r in records if r.get("step") == step]
 
     def evals(self) -> dict[str, dict]:
@@ -205,7 +216,7 @@ class Run:
 
     @property
     def adapter_dir(self) -> Path:
-        return self.path / ADAPTER
+        return self.file(ADAPTER)
 
 
 def _pid_alive(pid: int) -> bool:
