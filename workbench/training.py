@@ -235,6 +235,15 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
             peft_config=lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, targets),
             callbacks=[_make_runlog_callback(writer, trainer_ref)],
         )
+        if progress:  # keep transformers' progress bar, without a raw dict printed under it every step
+            from transformers.trainer_callback import ProgressCallback
+
+            class _BarOnly(ProgressCallback):
+                def on_log(self, args, state, control, logs=None, **kwargs):
+                    pass  # the numbers go to metrics.jsonl and the app
+
+            trainer.remove_callback(ProgressCallback)
+            trainer.add_callback(_BarOnly())
         trainer_ref.append(trainer)
         trainer.run_writer = writer
         trainer.shared_prefix, trainer.fast_generation = cfg.shared_prefix, cfg.fast_generation
