@@ -5,6 +5,8 @@
                                                        watched live in the app (its URL is printed; --no_app: without)
     workbench app   [--runs DIR] [--port N] [--host H] the app: watch runs train, compare them, try a model
     workbench train --config configs/X.yaml [--key value ...]
+    workbench eval  --model NAME [--adapter DIR | --run DIR] --task NAME --k N --limit N --output FILE.json
+                                                       pass@1 / pass@k / cons@k on held-out questions
     workbench tasks                                    list the registered tasks
     workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
 """
@@ -111,7 +113,14 @@ def cmd_bench(argv: list[str]) -> int:
     return bench_main(argv)
 
 
-COMMANDS = {"train": cmd_train, "demo": cmd_demo, "app": cmd_app, "tasks": cmd_tasks, "bench": cmd_bench}
+def cmd_eval(argv: list[str]) -> int:
+    from workbench.evaluate import main as eval_main
+
+    return eval_main(argv)
+
+
+COMMANDS = {"train": cmd_train, "demo": cmd_demo, "app": cmd_app, "tasks": cmd_tasks, "bench": cmd_bench,
+            "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,10 @@
 """Held-out evaluation: generate for a task's eval split and score with the task's verifier.
 
+Two protocols: ``evaluate_accuracy`` (greedy, one answer per question: what training runs before
+and after GRPO) and ``evaluate_sampled`` (R1's protocol: k samples per question at temperature
+0.6, top-p 0.95; pass@1, pass@k, cons@k, format validity, length, each with a standard error).
+``workbench eval`` runs either on a base model, an adapter or a run directory's checkpoint.
+
 ``evaluate_accuracy`` is what training runs before and after GRPO: same prompts, greedy decoding,
 so the two numbers differ only by what training changed. ``inference_mode`` puts a model into the
 state generation needs and restores it afterwards: a model fresh out of ``GRPOTrainer.train()``
@@ -11,6 +16,9 @@ from __future__ import annotations
 
 import math
 from contextlib import contextmanager
+
+from workbench.errors import WorkbenchError
+from workbench.estimators import mean_and_stderr, mean_cons_at_k, mean_pass_at_k, pass_at_1, pass_at_k  # noqa: F401
 
 
 @contextmanager
@@ -108,3 +116,111 @@ def paired_difference(before: dict, after: dict) -> dict:
     mean = sum(diffs) / n
     var = sum((d - mean) ** 2 for d in diffs) / (n - 1)
     return {"n": n, "gain": mean, "stderr": math.sqrt(var / n)}
+
+
+def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[str], k: int, n: int | None = None,
+                     max_new_tokens: int = 256, temperature: float = 0.6, top_p: float = 0.95,
+                     batch_size: int = 32, progress: bool = True) -> dict:
+    """n samples per question (default k); pass@1 and pass@k (unbiased, from the n samples), cons@k
+    (majority vote of the first k extracted answers), format validity and length, with stderrs."""
+    from workbench import traces
+    from workbench.rewards import extract_answer
+
+    n = n or k
+    if k < 1 or k > n:
+        raise WorkbenchError(f"k ({k}) larger than samples taken (n={n}); take n >= k samples per question")
+    if not items:
+        raise WorkbenchError("no evaluation items: the task's eval split is empty")
+    rows = [p for p in prompts for _ in range(n)]  # each question's n samples side by side
+    gens = generate(model, tokenizer, rows, max_new_tokens, batch_size=batch_size, do_sample=True,
+                    temperature=temperature, top_p=top_p, progress=progress, desc=f"eval {n} samples")
+    questions, correct, votes, formats, lengths = [], [], [], [], []
+    for q, item in enumerate(items):
+        samples = gens[q * n:(q + 1) * n]
+        answers = [extract_answer(g["completion"], task.answer_kind) for g in samples]
+        ok = [task.score(a, item) >= 1.0 for a in answers]
+        correct.append(ok)
+        votes.append(answers[:k])
+        formats += [traces.split_think_answer(g["completion"])["format_ok"] for g in samples]
+        lengths += [g["tokens"] for g in samples]
+        questions.append({"id": item["id"], "question": item["question"], "answer": item["answer"],
+                          "samples": [{**g, "extracted": a, "correct": c} for g, a, c in zip(samples, answers, ok)]})
+    p1, p1_se = pass_at_1(correct)
+    pk, pk_se = mean_pass_at_k(correct, k)
+    ck, ck_se = mean_cons_at_k(votes, items, lambda a, item: task.score(a, item) >= 1.0)
+    fmt, fmt_se = mean_and_stderr([float(f) for f in formats])
+    length, length_se = mean_and_stderr([float(x) for x in lengths])
+    return {
+        "questions": len(items), "n": n, "k": k, "temperature": temperature, "top_p": top_p,
+        "pass@1": p1, "pass@1_stderr": p1_se, f"pass@{k}": pk, f"pass@{k}_stderr": pk_se,
+        f"cons@{k}": ck, f"cons@{k}_stderr": ck_se, "format_valid": fmt, "format_valid_stderr": fmt_se,
+        "mean_tokens": length, "mean_tokens_stderr": length_se, "items": questions,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``workbench eval``: sampled evaluation (and optionally greedy accuracy) on a task's held-out split."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from workbench.models import EMBEDDED_MODEL, check_model_name, load_model, resolve_precision
+    from workbench.runlog import Run
+    from workbench.tasks import get_task
+    from workbench.templates import render_prompt, resolve_template
+
+    p = argparse.ArgumentParser(prog="workbench eval", description=main.__doc__)
+    p.add_argument("--run", help="a run directory: its model, task, seed, template and trained adapter")
+    p.add_argument("--model", help=f"model name or path (default: the run's, else {EMBEDDED_MODEL})")
+    p.add_argument("--adapter", help="a LoRA adapter directory to apply to the model")
+    p.add_argument("--task", help="task name (default: the run's, else chain_sum)")
+    p.add_argument("--k", type=int, default=4, help="samples that pass@k and cons@k count")
+    p.add_argument("--n", type=int, help="samples taken per question (default k; pass@k needs n >= k)")
+    p.add_argument("--limit", type=int, default=64, help="held-out questions")
+    p.add_argument("--max_new_tokens", type=int, help="default: the run's max_completion_length, else 256")
+    p.add_argument("--temperature", type=float, default=0.6)
+    p.add_argument("--top_p", type=float, default=0.95)
+    p.add_argument("--greedy", action="store_true", help="also report greedy accuracy")
+    p.add_argument("--template", help="default: the run's, else auto")
+    p.add_argument("--seed", type=int, help="task seed (default: the run's, else 0)")
+    p.add_argument("--output", help="write the results here as JSON (with --run: also eval_k<k>.json in it)")
+    a = p.parse_args(argv)
+
+    cfg = Run(a.run).config() if a.run else {}
+    model_name = a.model or cfg.get("model") or EMBEDDED_MODEL
+    check_model_name(model_name)
+    adapter = a.adapter or (str(Run(a.run).adapter_dir) if a.run and Run(a.run).adapter_dir.is_dir() else None)
+    seed = a.seed if a.seed is not None else cfg.get("seed", 0)
+    task_kwargs = {} if a.task else (cfg.get("task_kwargs") or {})  # a run's kwargs belong to the run's task
+    task = get_task(a.task or cfg.get("task") or "chain_sum", seed=seed, **task_kwargs)
+    max_new = a.max_new_tokens or cfg.get("max_completion_length") or 256
+    torch.manual_seed(seed)
+    precision = resolve_precision(cfg.get("precision", "auto"), cfg.get("quantization", "auto"))
+    model, tokenizer = load_model(model_name, precision, seed=seed)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    template = resolve_template(a.template or cfg.get("template") or "auto", tokenizer)
+    items = task.items("eval", a.limit)
+    prompts = [render_prompt(template, it["question"], tokenizer) for it in items]
+    result = evaluate_sampled(model, tokenizer, task, items, prompts, a.k, a.n, max_new, a.temperature, a.top_p)
+    if a.greedy:
+        greedy = evaluate_accuracy(model, tokenizer, task, items, prompts, max_new)
+        result.update(greedy_accuracy=greedy["accuracy"], greedy_accuracy_stderr=greedy["stderr"])
+    result.update(model=model_name, adapter=adapter, task=task.name, template=template)
+    k = a.k
+    print(f"\n{model_name}{' + ' + adapter if adapter else ''} on {task.name}: {result['questions']} held-out "
+          f"questions, {result['n']} samples each (T={a.temperature}, top-p={a.top_p})")
+    for name in ("pass@1", f"pass@{k}", f"cons@{k}", "format_valid") + (("greedy_accuracy",) if a.greedy else ()):
+        print(f"  {name:16s} {100 * result[name]:5.1f}% +- {100 * result[name + '_stderr']:.1f}")
+    print(f"  {'mean tokens':16s} {result['mean_tokens']:5.1f} +- {result['mean_tokens_stderr']:.1f}")
+    targets = [Path(a.output)] if a.output else []
+    if a.run:
+        targets.append(Path(a.run) / f"eval_k{k}.json")
+    for path in targets:
+        path.write_text(json.dumps(result, indent=1))
+        print(f"wrote {path}")
+    return 0
