@@ -247,13 +247,13 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
     import tempfile
 
     import torch
-    from datasets import Dataset
 
     from workbench.config import WorkbenchConfig
     from workbench.models import load_model, lora_config
     from workbench.rewards import build_rewards
     from workbench.tasks import get_task
-    from workbench.templates import render_prompt, resolve_template
+    from workbench.templates import resolve_template
+    from workbench.training import build_dataset
 
     prompts, G, max_new = settings
     task = get_task(task_name)
@@ -262,10 +262,7 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
         models[path] = load_model(model_name, precision, seed=0)  # identical weights for both paths
     tokenizer = models["workbench"][1]
     template = resolve_template("chat_concise", tokenizer)
-    items = task.items("train", prompts)
-    dataset = Dataset.from_list([{"prompt": render_prompt(template, it["question"], tokenizer),
-                                  "answer": it["answer"], "question": it["question"],
-                                  "metadata": json.dumps(it["metadata"])} for it in items])
+    dataset = build_dataset(task, prompts, template, tokenizer)  # the rows training uses
     (reward,), _ = build_rewards({"accuracy": 1.0}, task, max_new)
     defaults = WorkbenchConfig()  # LoRA as the demo trains it
     lora = lora_config(defaults.lora_r, defaults.lora_alpha, defaults.lora_dropout, defaults.lora_target_modules)

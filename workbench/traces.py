@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from workbench.errors import WorkbenchError
+from workbench.rewards.extract import completion_text  # TRL's str or chat-message completions
 
 REFLECTIVE_TERMS: tuple[str, ...] = ("wait", "mistake", "however", "but", "retry", "error", "verify", "wrong", "evaluate", "check")
 BEHAVIOURS: tuple[str, ...] = ("verification", "backtracking", "subgoal_setting", "backward_chaining")
@@ -196,13 +197,6 @@ def pattern_table(language: str = "en") -> list[dict]:
     return [{"name": p.name, "behaviour": p.behaviour, "regex": p.regex, "why": p.why} for p in PATTERNS[language]]
 
 
-def _text(completion) -> str:
-    # TRL hands chat completions as [{"role": ..., "content": ...}].
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
-        return str(completion[-1].get("content", ""))
-    return "" if completion is None else str(completion)
 
 
 def _lowered(text: str) -> tuple[str, int]:
@@ -238,7 +232,7 @@ def _term_spans(low: str, flags: int) -> list[tuple[str, int, int]]:
 def reflective_terms(text: str) -> dict[str, int]:
     """Every R1 reflective term -> its count in `text`: exact word forms, whole words, any case."""
     counts = dict.fromkeys(REFLECTIVE_TERMS, 0)
-    for term, _, _ in _term_spans(*_lowered(_text(text))):
+    for term, _, _ in _term_spans(*_lowered(completion_text(text))):
         counts[term] += 1
     return counts
 
@@ -246,7 +240,7 @@ def reflective_terms(text: str) -> dict[str, int]:
 def detect(text: str, language: str = "en") -> list[Match]:
     """Behaviour matches in `text`, sorted by span. Overlapping matches of one behaviour count once
     (the one that starts first, the longer on a tie)."""
-    text = _text(text)
+    text = completion_text(text)
     low, flags = _lowered(text)
     return _detect(text, low, flags, language)
 
@@ -286,7 +280,7 @@ def split_think_answer(text: str) -> dict:
     answer: the contents of the LAST <answer>...</answer> pair, stripped (as the accuracy reward
     reads it); None without one. format_ok: the strict R1 format, exactly as the format reward.
     """
-    text = _text(text)
+    text = completion_text(text)
     blocks = _THINK_BLOCK.findall(text)
     if blocks:
         think = "\n\n".join(b.strip() for b in blocks)
@@ -343,7 +337,7 @@ def _tag_parts(text: str, prompt: str | None, language: str):
     matches = _detect(text, low, flags, language)
     terms = _term_spans(low, flags)
     if prompt and (matches or terms):
-        echo = _Echo(low, _text(prompt))
+        echo = _Echo(low, completion_text(prompt))
         matches = [m for m in matches if not echo.covers(*m.span)]
         terms = [t for t in terms if not echo.covers(t[1], t[2])]
     return matches, terms
@@ -356,7 +350,7 @@ def tag(completion: str, prompt: str | None = None, language: str = "en") -> dic
     Words are runs of letters/digits (regex \\w+), the tags themselves not counted. With `prompt`,
     echoes of it do not count (module docstring).
     """
-    text = _text(completion)
+    text = completion_text(completion)
     matches, terms = _tag_parts(text, prompt, language)
     behaviours = dict.fromkeys(BEHAVIOURS, 0)
     for m in matches:
@@ -437,7 +431,7 @@ def _z_two_proportions(x0: int, n0: int, x1: int, n1: int) -> float | None:
 def exemplar_matches(completion: str, prompt: str | None = None, term: str | None = None) -> list[list]:
     """[[start, end, label], ...] for highlighting: behaviour matches (label: the behaviour) and, with
     `term`, that term's occurrences (label "term:<term>"); echoes of `prompt` left out."""
-    text = _text(completion)
+    text = completion_text(completion)
     matches, terms = _tag_parts(text, prompt, "en")
     out = [[m.span[0], m.span[1], m.behaviour] for m in matches]
     out += [[s, e, f"term:{t}"] for t, s, e in terms if t == term]
@@ -477,7 +471,7 @@ def aha_events(rollouts: list[dict], z: float = 3.0, min_count: int = 3) -> list
                     "baseline_share": x0 / len(base), "n_baseline": len(base),
                     "share": x1 / len(items), "n": len(items), "count": x1, "z": zs,
                     "same_prompts": _same_prompts(steps, base, base_ids, step, kind, name),
-                    "exemplar": {"step": step, "prompt_id": r.get("prompt_id"), "completion": _text(r.get("completion")),
+                    "exemplar": {"step": step, "prompt_id": r.get("prompt_id"), "completion": completion_text(r.get("completion")),
                                  "reward": r.get("reward"), "advantage": r.get("advantage"),
                                  "matches": exemplar_matches(r.get("completion") or "", r.get("prompt"),
                                                              name if kind == "term" else None)},
