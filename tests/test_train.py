@@ -110,8 +110,9 @@ def test_run_directory_is_complete_and_consistent(tiny_run):
 
 
 def test_eval_after_training_unchanged_model_equals_before(tmp_path):
-    # lr=0 leaves the model unchanged; eval after train() must then reproduce eval before exactly.
-    # (Evaluating in train mode, LoRA dropout on, or with the trainer's cache settings would not.)
+    # lr=0 leaves the model unchanged; eval after train() must then reproduce eval before exactly,
+    # through the real trainer. (LoRA B stays 0 here, so dropout cannot show: tests/test_evaluate.py
+    # checks the train-mode / checkpointing / no-cache state with non-zero adapters.)
     cfg = tiny_cfg(tmp_path, learning_rate=0.0, max_steps=1, save_adapter=False, lora_dropout=0.5)
     result = train(cfg, progress=False, reward_funcs=[EvenTokenShare()])
     before = [r["completion"] for r in result.before["items"]]
