@@ -17,13 +17,17 @@ sample's reward (None), never the run.
 | repetition | [-1, 0]      | minus the share of repeated token 3-grams (TRL)                |
 | overlong   | [-1, 0]      | DAPO soft punishment of the last fifth of the length (TRL)     |
 | length     | [-1, 1]      | cosine length scaling of math-verify correctness (TRL)         |
+| code       | [0, 1]       | share of the item's unit tests the code block passes (sandbox) |
+| language   | [0, 1]       | R1's language consistency: share of English-script words in the CoT |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from workbench.rewards.extract import completion_text, extract_answer, last_number
+from workbench.rewards.code import CodeExecutionReward
+from workbench.rewards.language import LanguageConsistencyReward, language_consistency
+from workbench.rewards.extract import completion_text, extract_answer, extract_code, last_number
 from workbench.rewards.rules import AccuracyReward, FormatReward, TagCountReward
 from workbench.rewards.safe import SafeReward
 from workbench.rewards.shaping import LengthReward, OverlongReward, RepetitionReward
@@ -32,6 +36,8 @@ from workbench.errors import WorkbenchError
 __all__ = [
     "REWARDS",
     "AccuracyReward",
+    "CodeExecutionReward",
+    "LanguageConsistencyReward",
     "FormatReward",
     "LengthReward",
     "OverlongReward",
@@ -42,6 +48,8 @@ __all__ = [
     "build_rewards",
     "completion_text",
     "extract_answer",
+    "extract_code",
+    "language_consistency",
     "last_number",
 ]
 
@@ -77,6 +85,16 @@ def _length(task, max_completion_length: int):
     return LengthReward(task, max_completion_length)
 
 
+def _code(task, max_completion_length: int):
+    return CodeExecutionReward(task)
+
+
+def _language(task, max_completion_length: int):
+    # English: the embedded model's and every registered task's language (workbench.rewards.language
+    # takes any code in its LANGUAGES table; register another name for another target).
+    return LanguageConsistencyReward("en")
+
+
 REWARDS: dict[str, Callable] = {
     "accuracy": _accuracy,
     "format": _format,
@@ -84,6 +102,8 @@ REWARDS: dict[str, Callable] = {
     "repetition": _repetition,
     "overlong": _overlong,
     "length": _length,
+    "code": _code,
+    "language": _language,
 }
 
 

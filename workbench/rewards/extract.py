@@ -12,6 +12,15 @@ Rules, in order:
      "(final) answer is X" (rest of the line), or "\\boxed{X}"; X loses surrounding "*", "$" and
      a trailing period. None if there is no such marker: free text is not guessed at.
 3. None when nothing qualifies.
+
+For `answer_kind` "code" the rules differ (`extract_code`): the code of the LAST fenced block
+(```python, ```py, ```python3 or a bare ```), looked for inside the last `<answer>...</answer>` if
+the text has one, else in the whole text; None when there is no such block. Fences are read line
+by line as in Markdown: a fence line is three or more backticks, a closing fence is backticks
+alone, and an unclosed block runs to the end (a truncated completion still yields its code; a
+stray fence with nothing after it is ignored).
+
+    extract_code("<answer>```python\\ndef f():\\n    return 1\\n```</answer>")  # "def f():\\n    return 1"
 """
 
 from __future__ import annotations
@@ -49,9 +58,55 @@ def _clean(answer: str) -> str:
     return answer.strip()
 
 
+_FENCE = re.compile(r"^[ \t]*(`{3,})[ \t]*([^`\s]*)[^`]*$")
+_CODE_LANGUAGES = ("", "python", "py", "python3")
+
+
+def _fenced_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, code) of every fenced block in `text`, in order."""
+    blocks, lines = [], text.split("\n")
+    i = 0
+    while i < len(lines):
+        opening = _FENCE.match(lines[i])
+        if not opening:
+            i += 1
+            continue
+        ticks, language = opening.group(1), opening.group(2).casefold()
+        body, i, closed = [], i + 1, False
+        while i < len(lines):
+            # Only a line of backticks closes the block: "```python" inside it is code, as in Markdown.
+            stripped = lines[i].strip()
+            i += 1
+            if stripped.startswith(ticks) and not stripped.strip("`"):
+                closed = True
+                break
+            body.append(lines[i - 1])
+        code = "\n".join(body)
+        if not closed:
+            if code.rstrip().endswith("```"):
+                code = code.rstrip()[:-3]  # small models glue the closing fence to the last line
+            if not code.strip():
+                continue  # a stray fence at the end, not a block: the one before it stands
+        blocks.append((language, code))
+    return blocks
+
+
+def extract_code(text: str) -> str | None:
+    """The code of the last Python (or bare) fenced block, by the rules in the module docstring."""
+    text = completion_text(text)
+    tagged = _ANSWER_TAG.findall(text)
+    if tagged:
+        # The R1 format says the answer is in the tag; code drafted in <think> is not the answer.
+        text = tagged[-1]
+    blocks = [code for language, code in _fenced_blocks(text) if language in _CODE_LANGUAGES]
+    return blocks[-1].strip("\n") if blocks else None
+
+
 def extract_answer(text: str, answer_kind: str = "number") -> str | None:
     """The final answer in `text` by the rules in this module's docstring, or None."""
     text = completion_text(text)
+    if answer_kind == "code":
+        return extract_code(text)
     tagged = _ANSWER_TAG.findall(text)
     if tagged:
         return tagged[-1].strip()

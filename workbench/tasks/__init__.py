@@ -6,6 +6,7 @@
     task = get_task("chain_sum", max_digits=3)   # ... with its reasoning-gym options overridden
     task = get_task("leg_counting")              # any reasoning-gym dataset, options passed through
     task = get_task("data/questions.jsonl")      # a JSONL file of {"question", "answer"} rows
+    task = get_task("python_functions")          # write a function; scored by running its tests
 
 `get_task` resolves a name in that order. Registered tasks are small, fast-to-learn defaults for
 small models; every reasoning-gym option can still be overridden by keyword. reasoning-gym itself
@@ -18,12 +19,14 @@ import difflib
 from collections.abc import Callable
 
 from workbench.tasks.base import PARTICIPATION_CREDIT, ProceduralTask, Task, is_heldout
+from workbench.tasks.code import CodeTask
 from workbench.tasks.gym import GymTask, gym_dataset_names
 from workbench.tasks.jsonl import JsonlTask
 from workbench.errors import WorkbenchError
 
 __all__ = [
     "PARTICIPATION_CREDIT",
+    "CodeTask",
     "GymTask",
     "JsonlTask",
     "ProceduralTask",
@@ -140,4 +143,9 @@ _register_gym(
     max_terms=4,
     min_digits=1,
     max_digits=2,
+)
+register_task(
+    "python_functions",
+    CodeTask,
+    "write a small Python function (80 string/list/number problems); reward = share of its unit tests passed",
 )

@@ -27,7 +27,7 @@ from typing import Any
 from workbench.errors import WorkbenchError
 
 SPLITS = ("train", "eval")
-ANSWER_KINDS = ("number", "expression", "text")
+ANSWER_KINDS = ("number", "expression", "text", "code")
 
 # reasoning-gym hands out "participation" credit (0.01, sometimes on an empty answer) so that RL
 # still sees a gradient for a well-formed but wrong answer. As an accuracy that would make garbage
@@ -76,7 +76,8 @@ class Task:
 
     Subclasses set `name`, `description`, `answer_kind` and implement `item` and `_verify`.
     `answer_kind` tells answer extraction what to fall back on when a completion has no
-    <answer> tag: "number" (last number in the text), "expression" or "text".
+    <answer> tag: "number" (last number in the text), "expression" or "text"; "code" answers are
+    the last fenced code block (inside <answer> if there is one).
     """
 
     name: str = ""
