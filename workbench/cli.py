@@ -7,6 +7,16 @@
     workbench train --config configs/X.yaml [--key value ...]
     workbench eval  --model NAME [--adapter DIR | --run DIR] --task NAME --k N --limit N --output FILE.json
                                                        pass@1 / pass@k / cons@k on held-out questions
+    workbench sft   --data FILE.jsonl|coldstart:TASK [--config X.yaml] [--key value ...]
+                                                       supervised fine-tuning (R1's cold start / second SFT)
+    workbench coldstart --task NAME --n N --output FILE.jsonl
+                                                       cold-start chains of thought from a task's worked solutions
+    workbench sample --model NAME [--adapter DIR | --run DIR] --task NAME --k N --output FILE.jsonl
+                                                       rejection sampling: verified, readable samples as SFT data
+    workbench pipeline --config configs/r1_pipeline_demo.yaml
+                                                       a multi-stage recipe (SFT -> GRPO -> sample -> SFT -> GRPO)
+    workbench distill --teacher_run DIR [--student NAME] teacher -> student SFT, against GRPO on the student
+                                                       for the same training time
     workbench tasks                                    list the registered tasks
     workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
 """
@@ -119,8 +129,20 @@ def cmd_eval(argv: list[str]) -> int:
     return eval_main(argv)
 
 
+def _library_main(module: str):
+    """A verb whose parser lives with its library module (imported only when the verb runs)."""
+    def cmd(argv: list[str]) -> int:
+        import importlib
+
+        return importlib.import_module(module).main(argv)
+
+    return cmd
+
+
 COMMANDS = {"train": cmd_train, "demo": cmd_demo, "app": cmd_app, "tasks": cmd_tasks, "bench": cmd_bench,
-            "eval": cmd_eval}
+            "eval": cmd_eval, "sft": _library_main("workbench.sft"), "coldstart": _library_main("workbench.coldstart"),
+            "sample": _library_main("workbench.sampling"), "pipeline": _library_main("workbench.pipeline"),
+            "distill": _library_main("workbench.distill")}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,7 @@
-"""One experiment, one config object: `WorkbenchConfig`.
+"""One experiment, one config object: `WorkbenchConfig` (GRPO) or `SFTStageConfig` (SFT).
+
+Both extend `StageConfig`, the fields every training stage shares (model, task, run directory,
+optimiser, LoRA, held-out evaluation, a `max_seconds` compute budget).
 
 The same object comes from Python kwargs in a notebook (``WorkbenchConfig(task="countdown")``),
 from ``--config recipe.yaml`` plus ``--key value`` overrides on the CLI (``parse_cli``, built on
@@ -69,7 +72,9 @@ class TaskKwargs(dict):
 
 
 @dataclass
-class WorkbenchConfig:
+class StageConfig:
+    """What every training stage shares: model, task, run directory, optimiser, LoRA, held-out evaluation."""
+
     # What to train on
     model: str = field(
         default="smollm2-135m-instruct",
@@ -87,17 +92,12 @@ class WorkbenchConfig:
         default="chat_concise",
         metadata={"help": "Prompt template: auto, r1_zero, chat_think or chat_concise (see workbench.templates)."},
     )
-    rewards: RewardWeights = field(
-        default_factory=lambda: {"accuracy": 1.0},
-        metadata={"help": "Reward name -> weight, e.g. 'accuracy=1,format=0.5' (see workbench.rewards)."},
-    )
     # Where the run goes
     runs_root: str = field(default="runs", metadata={"help": "Directory that holds run directories."})
     run_name: str | None = field(default=None, metadata={"help": "Run directory name (default: task-timestamp)."})
     seed: int = field(default=0, metadata={"help": "Seed for data order, sampling and LoRA init."})
-    # GRPO
+    # Optimisation
     max_steps: int = field(default=20, metadata={"help": "Optimizer steps."})
-    num_generations: int = field(default=8, metadata={"help": "Rollouts per prompt (the group size G)."})
     per_device_train_batch_size: int = field(
         default=32, metadata={"help": "Completions per device per step; prompts per step = this / num_generations."}
     )
@@ -105,30 +105,15 @@ class WorkbenchConfig:
     learning_rate: float = field(default=2e-4, metadata={"help": "AdamW learning rate of the LoRA parameters."})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "transformers scheduler name."})
     warmup_steps: int = field(default=0, metadata={"help": "Linear warm-up steps."})
-    temperature: float = field(default=1.0, metadata={"help": "Rollout sampling temperature."})
-    top_p: float = field(default=1.0, metadata={"help": "Rollout nucleus sampling."})
-    max_completion_length: int = field(default=24, metadata={"help": "New tokens per rollout."})
-    beta: float = field(default=0.0, metadata={"help": "KL coefficient to the reference (R1-Zero used 0.001)."})
-    epsilon: float = field(default=0.2, metadata={"help": "PPO clip range (lower; upper too unless epsilon_high)."})
-    epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (DAPO clip-higher)."})
-    loss_type: str = field(default="dapo", metadata={"help": f"TRL loss aggregation: {', '.join(LOSS_TYPES)}."})
-    scale_rewards: str = field(
-        default="group", metadata={"help": "Advantage scaling: group (GRPO), batch, or none (Dr. GRPO)."}
-    )
-    num_iterations: int = field(default=1, metadata={"help": "Policy updates per generation batch (mu)."})
-    mask_truncated_completions: bool = field(default=False, metadata={"help": "Drop truncated rollouts from loss."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping."})
     gradient_checkpointing: bool = field(
         default=False,
         metadata={"help": "Recompute activations in backward (TRL's default is on; a 135M model does not need it)."},
     )
-    shared_prefix: bool = field(
-        default=True,
-        metadata={"help": "Compute each distinct prompt once in the policy forward/backward (workbench.fast)."},
+    max_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Stop training after the step that passes this many seconds of training (a compute budget)."},
     )
-    fast_generation: bool = field(
-        default=True, metadata={"help": "Generate with LoRA folded in, each prompt prefilled once, cheap sampling (workbench.fast)."}
-    )
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping."})
     # Model policy
     precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16."})
     quantization: str = field(default="auto", metadata={"help": "auto (4bit on CUDA, none on CPU), none, 4bit."})
@@ -148,17 +133,96 @@ class WorkbenchConfig:
     save_adapter: bool = field(default=True, metadata={"help": "Save the LoRA adapter + tokenizer at the end."})
     report_to: str = field(default="none", metadata={"help": "Extra trackers for transformers (wandb, ...)."})
 
+
     def __post_init__(self):
         # Plain dicts from here on (YAML-safe, comparable), whatever form they came in.
         self.task_kwargs = dict(TaskKwargs(self.task_kwargs))
-        self.rewards = {str(k): float(v) for k, v in RewardWeights(self.rewards).items()}
         self.validate()
 
     def validate(self) -> None:
         """Fail fast on bad values, naming the field and the valid choices."""
-        positive = ["max_steps", "num_generations", "per_device_train_batch_size", "gradient_accumulation_steps",
-                    "max_completion_length", "num_iterations", "lora_r", "eval_batch_size"]
-        for name in positive:
+        for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "lora_r", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate < 0:
+            raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
+        if self.eval_items < 0:
+            raise ConfigError(f"eval_items must be >= 0, got {self.eval_items}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ConfigError(f"max_seconds must be > 0 (or null for no limit), got {self.max_seconds}")
+        from workbench.models import PRECISIONS, QUANTIZATIONS
+        from workbench.templates import TEMPLATES
+
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
+        if self.quantization not in QUANTIZATIONS:
+            raise ConfigError(f"unknown quantization {self.quantization!r}; valid choices: {', '.join(QUANTIZATIONS)}")
+        if self.template not in TEMPLATES:
+            raise ConfigError(f"unknown template {self.template!r}; valid choices: {', '.join(TEMPLATES)}")
+
+    # Serialisation ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = [k for k in data if k not in known]
+        if unknown:
+            raise ConfigError(_unknown_keys_message(unknown, known))
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path):
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a YAML mapping of config keys")
+        return cls.from_dict(data)
+
+    def replace(self, **changes):
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+@dataclass
+class WorkbenchConfig(StageConfig):
+    """A GRPO experiment (the demo's settings by default)."""
+
+    # GRPO
+    rewards: RewardWeights = field(
+        default_factory=lambda: {"accuracy": 1.0},
+        metadata={"help": "Reward name -> weight, e.g. 'accuracy=1,format=0.5' (see workbench.rewards)."},
+    )
+    num_generations: int = field(default=8, metadata={"help": "Rollouts per prompt (the group size G)."})
+    temperature: float = field(default=1.0, metadata={"help": "Rollout sampling temperature."})
+    top_p: float = field(default=1.0, metadata={"help": "Rollout nucleus sampling."})
+    max_completion_length: int = field(default=24, metadata={"help": "New tokens per rollout."})
+    beta: float = field(default=0.0, metadata={"help": "KL coefficient to the reference (R1-Zero used 0.001)."})
+    epsilon: float = field(default=0.2, metadata={"help": "PPO clip range (lower; upper too unless epsilon_high)."})
+    epsilon_high: float | None = field(default=None, metadata={"help": "Upper clip (DAPO clip-higher)."})
+    loss_type: str = field(default="dapo", metadata={"help": f"TRL loss aggregation: {', '.join(LOSS_TYPES)}."})
+    scale_rewards: str = field(
+        default="group", metadata={"help": "Advantage scaling: group (GRPO), batch, or none (Dr. GRPO)."}
+    )
+    num_iterations: int = field(default=1, metadata={"help": "Policy updates per generation batch (mu)."})
+    mask_truncated_completions: bool = field(default=False, metadata={"help": "Drop truncated rollouts from loss."})
+    shared_prefix: bool = field(
+        default=True,
+        metadata={"help": "Compute each distinct prompt once in the policy forward/backward (workbench.fast)."},
+    )
+    fast_generation: bool = field(
+        default=True, metadata={"help": "Generate with LoRA folded in, each prompt prefilled once, cheap sampling (workbench.fast)."}
+    )
+
+    def __post_init__(self):
+        self.rewards = {str(k): float(v) for k, v in RewardWeights(self.rewards).items()}
+        super().__post_init__()
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("max_steps", "num_generations", "max_completion_length", "num_iterations"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.num_generations < 2:
@@ -174,61 +238,53 @@ class WorkbenchConfig:
             raise ConfigError(f"unknown loss_type {self.loss_type!r}; valid choices: {', '.join(LOSS_TYPES)}")
         if self.scale_rewards not in SCALE_REWARDS:
             raise ConfigError(f"unknown scale_rewards {self.scale_rewards!r}; valid choices: {', '.join(SCALE_REWARDS)}")
-        if self.learning_rate < 0:
-            raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
         if self.temperature <= 0:
             raise ConfigError(f"temperature must be > 0, got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.beta < 0 or self.epsilon <= 0:
             raise ConfigError(f"beta must be >= 0 and epsilon > 0, got beta={self.beta}, epsilon={self.epsilon}")
-        if self.eval_items < 0:
-            raise ConfigError(f"eval_items must be >= 0, got {self.eval_items}")
         if not self.rewards:
             raise ConfigError("rewards is empty; give at least one, e.g. rewards: {accuracy: 1.0}")
-        from workbench.models import PRECISIONS, QUANTIZATIONS
-
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISIONS)}")
-        if self.quantization not in QUANTIZATIONS:
-            raise ConfigError(f"unknown quantization {self.quantization!r}; valid choices: {', '.join(QUANTIZATIONS)}")
         from workbench.rewards import REWARDS
-        from workbench.templates import TEMPLATES
 
         unknown = [r for r in self.rewards if r not in REWARDS]
         if unknown:
             raise ConfigError(f"unknown reward(s) {unknown}; valid choices: {', '.join(REWARDS)}")
-        if self.template not in TEMPLATES:
-            raise ConfigError(f"unknown template {self.template!r}; valid choices: {', '.join(TEMPLATES)}")
-
-    # Serialisation ---------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def to_yaml(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "WorkbenchConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = [k for k in data if k not in known]
-        if unknown:
-            raise ConfigError(_unknown_keys_message(unknown, known))
-        return cls(**data)
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "WorkbenchConfig":
-        data = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a YAML mapping of config keys")
-        return cls.from_dict(data)
-
-    def replace(self, **changes) -> "WorkbenchConfig":
-        return self.from_dict({**self.to_dict(), **changes})
 
     @property
     def prompts_per_step(self) -> int:
         return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
+
+
+@dataclass
+class SFTStageConfig(StageConfig):
+    """Supervised fine-tuning on JSONL conversations (R1's cold start, its second SFT, distillation)."""
+
+    data: str = field(
+        default="coldstart:chain_sum",
+        metadata={"help": "Comma-separated SFT JSONL files ({'messages': [...]} or {'prompt', 'completion'} rows); "
+                          "'coldstart:<task>' names a shipped cold-start set (see workbench.coldstart)."},
+    )
+    # Defaults that differ from GRPO's: R1's reasoning format, epochs rather than steps, smaller batches.
+    template: str = field(default="chat_think", metadata={"help": "Prompt template of the held-out evaluation."})
+    max_steps: int = field(default=-1, metadata={"help": "Optimizer steps (-1: epochs decide)."})
+    epochs: float = field(default=2.0, metadata={"help": "Passes over the data (R1 used 2-3)."})
+    per_device_train_batch_size: int = field(default=8, metadata={"help": "Sequences per device per step."})
+    max_length: int = field(default=512, metadata={"help": "Tokens per sequence (longer ones are truncated)."})
+    eval_max_new_tokens: int | None = field(default=128, metadata={"help": "New tokens per held-out answer."})
+
+    def validate(self) -> None:
+        super().validate()
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ConfigError(f"max_steps must be >= 1, or -1 to let epochs decide; got {self.max_steps}")
+        if self.epochs <= 0 or self.max_length < 16:
+            raise ConfigError(f"epochs must be > 0 and max_length >= 16; got {self.epochs}, {self.max_length}")
+        if not str(self.data).strip():
+            raise ConfigError("data is empty; give an SFT JSONL path or 'coldstart:<task>'")
+
+    def data_sources(self) -> list[str]:
+        return [d.strip() for d in str(self.data).split(",") if d.strip()]
 
 
 def _unknown_keys_message(unknown, known) -> str:
@@ -239,13 +295,17 @@ def _unknown_keys_message(unknown, known) -> str:
     return f"unknown config key(s): {', '.join(hints)}; valid keys: {', '.join(sorted(known))}"
 
 
-def parse_cli(argv: list[str] | None = None) -> WorkbenchConfig:
-    """``--config recipe.yaml`` plus ``--key value`` overrides, through TRL's TrlParser."""
+def parse_cli(argv: list[str] | None = None, cls: type[StageConfig] | None = None):
+    """``--config recipe.yaml`` plus ``--key value`` overrides, through TRL's TrlParser.
+
+    ``cls`` is the stage's config class: WorkbenchConfig (GRPO, the default) or SFTStageConfig.
+    """
     from trl import TrlParser
 
-    parser = TrlParser(WorkbenchConfig)
+    cls = cls or WorkbenchConfig
+    parser = TrlParser(cls)
     parser.allow_abbrev = False  # '--max_step' is a typo to report, not a prefix of '--max_steps'
-    known = {f.name for f in dataclasses.fields(WorkbenchConfig)}
+    known = {f.name for f in dataclasses.fields(cls)}
     try:
         (cfg,) = parser.parse_args_and_config(args=argv)
     except ValueError as e:
@@ -266,21 +326,37 @@ def _quoted_items(text: str) -> list[str]:
     return [m for m in re.findall(r"'([^']+)'", text) if m.startswith("--") or not m.startswith("-")]
 
 
-def to_grpo_config(cfg: WorkbenchConfig, output_dir: str | Path, precision=None, **overrides):
-    """The only place that builds TRL's GRPOConfig from a WorkbenchConfig."""
-    from trl import GRPOConfig
-
-    bf16 = precision is not None and precision.dtype == "bfloat16"
-    fp16 = precision is not None and precision.dtype == "float16"
-    kwargs = dict(
+def _trainer_kwargs(cfg: StageConfig, output_dir: str | Path, precision=None) -> dict:
+    """transformers TrainingArguments that every stage sets the same way."""
+    return dict(
         output_dir=str(output_dir),
         max_steps=cfg.max_steps,
-        num_generations=cfg.num_generations,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
         gradient_accumulation_steps=cfg.gradient_accumulation_steps,
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_steps,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        max_grad_norm=cfg.max_grad_norm,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=precision is not None and precision.dtype == "bfloat16",
+        fp16=precision is not None and precision.dtype == "float16",
+        use_cpu=precision is not None and precision.device == "cpu",
+        logging_steps=1,
+        save_strategy="no",  # the workbench saves the adapter itself, into the run directory
+        report_to=cfg.report_to,
+        disable_tqdm=False,
+    )
+
+
+def to_grpo_config(cfg: WorkbenchConfig, output_dir: str | Path, precision=None, **overrides):
+    """The only place that builds TRL's GRPOConfig from a WorkbenchConfig."""
+    from trl import GRPOConfig
+
+    kwargs = _trainer_kwargs(cfg, output_dir, precision)
+    kwargs.update(
+        num_generations=cfg.num_generations,
         temperature=cfg.temperature,
         top_p=cfg.top_p,
         max_completion_length=cfg.max_completion_length,
@@ -291,19 +367,23 @@ def to_grpo_config(cfg: WorkbenchConfig, output_dir: str | Path, precision=None,
         scale_rewards=cfg.scale_rewards,
         num_iterations=cfg.num_iterations,
         mask_truncated_completions=cfg.mask_truncated_completions,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        max_grad_norm=cfg.max_grad_norm,
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        bf16=bf16,
-        fp16=fp16,
-        use_cpu=precision is not None and precision.device == "cpu",
-        logging_steps=1,
-        save_strategy="no",  # the workbench saves the adapter itself, into the run directory
-        report_to=cfg.report_to,
         log_completions=False,  # every rollout goes to rollouts.jsonl instead
-        disable_tqdm=False,
         remove_unused_columns=False,
     )
     kwargs.update(overrides)
     return GRPOConfig(**kwargs)
+
+
+def to_sft_config(cfg: SFTStageConfig, output_dir: str | Path, precision=None, **overrides):
+    """The only place that builds TRL's SFTConfig from an SFTStageConfig."""
+    from trl import SFTConfig
+
+    kwargs = _trainer_kwargs(cfg, output_dir, precision)
+    kwargs.update(
+        num_train_epochs=cfg.epochs,
+        max_length=cfg.max_length,
+        packing=False,  # one conversation per row: completion-only loss needs its prompt/completion boundary
+        completion_only_loss=True,  # loss on the assistant's reply only, as R1's SFT (prompts are not targets)
+    )
+    kwargs.update(overrides)
+    return SFTConfig(**kwargs)

@@ -194,6 +194,25 @@ def load_model(name: str, precision: Precision, seed: int = 0):
     return model, tokenizer
 
 
+def merge_adapter(name: str, adapter_dir: str | Path, out_dir: str | Path, precision: str = "auto",
+                  seed: int = 0) -> Path:
+    """Fold a LoRA adapter into its base model and save the result as a plain model directory.
+
+    How a multi-stage pipeline hands one stage's policy to the next: the next stage loads
+    ``out_dir`` like any local model (and, for GRPO, uses it as its KL reference). The base is
+    loaded without quantization because a 4-bit weight cannot hold the merged delta; on CUDA it is
+    merged in bf16, on CPU in fp32 (exact).
+    """
+    from peft import PeftModel
+
+    model, tokenizer = load_model(name, resolve_precision(precision, "none"), seed=seed)
+    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
 def lora_config(r: int, alpha: int, dropout: float, target_modules: str | list[str]):
     from peft import LoraConfig
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workbench.config import WorkbenchConfig, to_grpo_config
-from workbench.runlog import RunWriter
+from workbench.runlog import Run, RunWriter
 
 
 @dataclass
@@ -24,7 +24,9 @@ class TrainResult:
     run_dir: str
     before: dict | None
     after: dict | None
-    seconds: float
+    seconds: float  # the whole stage: loading, evaluation, training, saving
+    train_seconds: float | None = None  # the trainer's own train() time
+    steps: int | None = None
 
 
 def default_run_name(cfg: WorkbenchConfig) -> str:
@@ -126,42 +128,54 @@ def _make_trainer_class():
     return WorkbenchGRPOTrainer
 
 
-def _make_runlog_callback(writer: RunWriter, trainer_ref: list):
+def _grpo_record(logs: dict, trainer, callback) -> dict:
+    """metrics.jsonl's normalised names for a GRPO step (TRL's raw keys are kept beside them)."""
+    gen_s, gen_tokens = getattr(trainer, "_wb_generation", (None, None))
+    return {
+        "step": trainer.state.global_step,
+        "reward_mean": logs.get("reward"),
+        "reward_std": logs.get("reward_std"),
+        "accuracy": logs.get("rewards/accuracy/mean"),
+        "completion_length_mean": logs.get("completions/mean_length"),
+        "completion_length_max": logs.get("completions/max_length"),
+        "truncation_rate": logs.get("completions/clipped_ratio"),
+        "kl": logs.get("kl"),
+        "entropy": logs.get("entropy"),
+        "learning_rate": logs.get("learning_rate"),
+        "step_seconds": getattr(callback, "_step_seconds", None),
+        "generation_seconds": gen_s,
+        "generated_tokens": gen_tokens,
+        "generated_tokens_per_s": (gen_tokens / gen_s) if gen_s else None,
+    }
+
+
+def _make_runlog_callback(writer: RunWriter, trainer_ref: list, record=_grpo_record, max_seconds: float | None = None):
+    """A TrainerCallback that writes one metrics.jsonl line per logged step: ``record(logs, trainer,
+    callback)``'s normalised names plus every raw key the trainer logged. With ``max_seconds`` it
+    also stops training after the first step that ends past that many seconds of training."""
     from transformers import TrainerCallback
 
     class RunLogCallback(TrainerCallback):
-        """Writes one metrics.jsonl line per logged step, with normalised names and TRL's raw keys."""
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._train_start = time.perf_counter()
 
         def on_step_begin(self, args, state, control, **kwargs):
             self._t0 = time.perf_counter()
 
         def on_step_end(self, args, state, control, **kwargs):
             self._step_seconds = time.perf_counter() - self._t0
+            if max_seconds is not None and time.perf_counter() - self._train_start >= max_seconds:
+                control.should_training_stop = True
+                writer.event("budget", max_seconds=max_seconds, step=state.global_step,
+                             seconds=time.perf_counter() - self._train_start)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = dict(logs or {})
             if "train_runtime" in logs:  # the end-of-training summary, not a step
                 writer.event("train_summary", **logs)
                 return
-            trainer = trainer_ref[0]
-            gen_s, gen_tokens = getattr(trainer, "_wb_generation", (None, None))
-            record = {
-                "step": state.global_step,
-                "reward_mean": logs.get("reward"),
-                "reward_std": logs.get("reward_std"),
-                "accuracy": logs.get("rewards/accuracy/mean"),
-                "completion_length_mean": logs.get("completions/mean_length"),
-                "completion_length_max": logs.get("completions/max_length"),
-                "truncation_rate": logs.get("completions/clipped_ratio"),
-                "kl": logs.get("kl"),
-                "entropy": logs.get("entropy"),
-                "learning_rate": logs.get("learning_rate"),
-                "step_seconds": getattr(self, "_step_seconds", None),
-                "generation_seconds": gen_s,
-                "generated_tokens": gen_tokens,
-                "generated_tokens_per_s": (gen_tokens / gen_s) if gen_s else None,
-            }
-            writer.metrics({**record, **{k: v for k, v in logs.items() if k not in record}})
+            rec = record(logs, trainer_ref[0], self)
+            writer.metrics({**rec, **{k: v for k, v in logs.items() if k not in rec}})
 
     return RunLogCallback()
 
@@ -178,111 +192,167 @@ def _versions() -> dict:
     return out
 
 
+class _Stage:
+    """What every training stage (GRPO here, SFT in workbench.sft) does around its trainer: check
+    names before a run directory exists, record start/setup/eval/checkpoint/end events, evaluate on
+    the same held-out items before and after, save the adapter, and record a crash before re-raising."""
+
+    def __init__(self, cfg, stage: str, run_info: dict | None = None):
+        import torch
+
+        from workbench.models import check_model_name, resolve_precision
+        from workbench.tasks import get_task
+
+        self.cfg, self.t_start = cfg, time.time()
+        # Bad task and model names fail here, before a run directory exists.
+        self.task = get_task(cfg.task, seed=cfg.seed, **cfg.task_kwargs)
+        check_model_name(cfg.model)
+        self.precision = resolve_precision(cfg.precision, cfg.quantization)
+        if self.precision.device == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)
+        self.writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
+        self.writer.write_config(cfg.to_dict() if stage == "grpo" else {"stage": stage, **cfg.to_dict()})
+        self.writer.event("start", stage=stage, model=cfg.model, task=cfg.task, pid=os.getpid(),
+                          host=os.uname().nodename, precision=self.precision.__dict__, versions=_versions(),
+                          **(run_info or {}))
+
+    def load(self):
+        from transformers import set_seed
+
+        from workbench.models import load_model, prepare_for_training
+        from workbench.templates import render_prompt, resolve_template
+
+        set_seed(self.cfg.seed)
+        model, tokenizer = load_model(self.cfg.model, self.precision, seed=self.cfg.seed)
+        model = prepare_for_training(model, self.precision, self.cfg.gradient_checkpointing)
+        self.template = resolve_template(self.cfg.template, tokenizer)
+        self.eval_items = self.task.items("eval", self.cfg.eval_items) if self.cfg.eval_items else []
+        self.eval_prompts = [render_prompt(self.template, it["question"], tokenizer) for it in self.eval_items]
+        return model, tokenizer
+
+    def lora(self):
+        from workbench.models import lora_config
+
+        targets = self.cfg.lora_target_modules
+        targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",")]
+        return lora_config(self.cfg.lora_r, self.cfg.lora_alpha, self.cfg.lora_dropout, targets)
+
+    def setup_event(self, trainer, **extra) -> None:
+        params = list(trainer.model.parameters())
+        self.writer.event("setup", template=self.template, eval_items=len(self.eval_items),
+                          trainable_params=sum(p.numel() for p in params if p.requires_grad),
+                          total_params=sum(p.numel() for p in params),
+                          quantized_modules=sum("4bit" in type(m).__name__ for m in trainer.model.modules()),
+                          seconds=time.time() - self.t_start, **extra)
+
+    def evaluate(self, model, tokenizer, phase: str, max_new_tokens: int, progress: bool) -> dict | None:
+        from workbench.evaluate import evaluate_accuracy
+
+        if not self.eval_items:
+            return None
+        result = evaluate_accuracy(model, tokenizer, self.task, self.eval_items, self.eval_prompts, max_new_tokens,
+                                   batch_size=self.cfg.eval_batch_size, progress=progress, desc=f"eval {phase}")
+        result.update(template=self.template, max_new_tokens=max_new_tokens)
+        self.writer.event("eval", phase=phase, **result)
+        return result
+
+    def reuse(self, result: dict | None, max_new_tokens: int) -> dict | None:
+        """Record ``result`` (this model's held-out result, computed by an earlier stage) as this run's
+        "before" evaluation when it was made the same way: same items, template and token budget."""
+        if not result or (result.get("template"), result.get("max_new_tokens")) != (self.template, max_new_tokens):
+            return None
+        if [r["id"] for r in result.get("items", [])] != [it["id"] for it in self.eval_items]:
+            return None
+        self.writer.event("eval", **{**result, "phase": "before", "reused": True})
+        return result
+
+    def finish(self, trainer, tokenizer, before, after) -> TrainResult:
+        if self.cfg.save_adapter:
+            adapter = self.writer.path / "adapter"
+            trainer.model.save_pretrained(adapter)
+            tokenizer.save_pretrained(adapter)
+            self.writer.event("checkpoint", path=str(adapter), step=trainer.state.global_step)
+        trainer_dir = self.writer.path / "trainer"
+        if trainer_dir.is_dir() and not any(trainer_dir.iterdir()):
+            trainer_dir.rmdir()  # the trainer's output_dir; the workbench saves into the run directory itself
+        seconds = time.time() - self.t_start
+        summary = {k: v for k, v in (("before", before), ("after", after)) if v}
+        train_seconds = next((e.get("train_runtime") for e in reversed(Run(self.writer.path).events())
+                              if e.get("event") == "train_summary"), None)
+        self.writer.event("end", status="finished", seconds=seconds, train_seconds=train_seconds,
+                          steps=trainer.state.global_step,
+                          **{f"{k}_accuracy": v["accuracy"] for k, v in summary.items()})
+        return TrainResult(str(self.writer.path), before, after, seconds, train_seconds, trainer.state.global_step)
+
+    def crashed(self, e: BaseException) -> None:
+        self.writer.event("error", where="train", error=repr(e), traceback=traceback.format_exc())
+        self.writer.event("end", status="crashed", seconds=time.time() - self.t_start, error=repr(e))
+
+    @staticmethod
+    def quiet_progress_bar(trainer, progress: bool) -> None:
+        # Keep transformers' progress bar (or, without progress, nothing), never a raw dict per step:
+        # the numbers go to metrics.jsonl and the app.
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        class _BarOnly(ProgressCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                pass
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
+        if progress:
+            trainer.add_callback(_BarOnly())
+
+
 def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_funcs: list | None = None,
-          **overrides) -> TrainResult:
+          run_info: dict | None = None, before: dict | None = None, **overrides) -> TrainResult:
     """Run one GRPO experiment end to end and return where it was written and the held-out numbers.
 
     ``reward_funcs`` adds your own reward functions (TRL's contract, weight 1.0) to the configured
-    ones, e.g. from a notebook; they are guarded like the built-in ones.
+    ones, e.g. from a notebook; they are guarded like the built-in ones. ``run_info`` is added to
+    the run's start event (the pipeline records its name and stage there). ``before``: this model's
+    held-out result computed already (the pipeline passes the previous stage's "after", same items),
+    recorded instead of evaluating again.
     """
-    import torch
-    from transformers import set_seed
-
-    from workbench.evaluate import evaluate_accuracy
-    from workbench.models import check_model_name, load_model, lora_config, prepare_for_training, resolve_precision
     from workbench.rewards import SafeReward, build_rewards
-    from workbench.tasks import get_task
-    from workbench.templates import render_prompt, resolve_template
 
     cfg = (cfg or WorkbenchConfig()).replace(**overrides) if overrides else (cfg or WorkbenchConfig())
-    t_start = time.time()
-    # Bad task and model names fail here, before a run directory exists.
-    task = get_task(cfg.task, seed=cfg.seed, **cfg.task_kwargs)
-    check_model_name(cfg.model)
-    precision = resolve_precision(cfg.precision, cfg.quantization)
-    writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
-    writer.write_config(cfg.to_dict())
-    writer.event("start", model=cfg.model, task=cfg.task, pid=os.getpid(), host=os.uname().nodename,
-                 precision=precision.__dict__, versions=_versions())
+    stage = _Stage(cfg, "grpo", run_info)
+    writer = stage.writer
     try:
-        if precision.device == "cpu":
-            torch.set_num_threads(os.cpu_count() or 1)
-        set_seed(cfg.seed)
-        model, tokenizer = load_model(cfg.model, precision, seed=cfg.seed)
-        model = prepare_for_training(model, precision, cfg.gradient_checkpointing)
-        template = resolve_template(cfg.template, tokenizer)
-        dataset = build_dataset(task, cfg.max_steps * cfg.prompts_per_step, template, tokenizer)
-        eval_items = task.items("eval", cfg.eval_items) if cfg.eval_items else []
-        eval_prompts = [render_prompt(template, it["question"], tokenizer) for it in eval_items]
+        model, tokenizer = stage.load()
+        dataset = build_dataset(stage.task, cfg.max_steps * cfg.prompts_per_step, stage.template, tokenizer)
 
         def on_reward_error(name, index, exc):
             writer.event("error", where="reward", reward=name, index=index, error=repr(exc))
 
-        funcs, weights = build_rewards(cfg.rewards, task, cfg.max_completion_length, on_error=on_reward_error)
+        funcs, weights = build_rewards(cfg.rewards, stage.task, cfg.max_completion_length, on_error=on_reward_error)
         for fn in reward_funcs or []:
             funcs.append(SafeReward(fn, on_error=on_reward_error))
             weights.append(1.0)
-        targets = cfg.lora_target_modules
-        targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",")]
         trainer_ref: list = []
         trainer = _make_trainer_class()(
             model=model,
             reward_funcs=funcs,
-            args=to_grpo_config(cfg, writer.path / "trainer", precision=precision, reward_weights=weights,
+            args=to_grpo_config(cfg, writer.path / "trainer", precision=stage.precision, reward_weights=weights,
                                 disable_tqdm=not progress),
             train_dataset=dataset,
             processing_class=tokenizer,
-            peft_config=lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, targets),
-            callbacks=[_make_runlog_callback(writer, trainer_ref)],
+            peft_config=stage.lora(),
+            callbacks=[_make_runlog_callback(writer, trainer_ref, max_seconds=cfg.max_seconds)],
         )
-        if progress:  # keep transformers' progress bar, without a raw dict printed under it every step
-            from transformers.trainer_callback import ProgressCallback
-
-            class _BarOnly(ProgressCallback):
-                def on_log(self, args, state, control, logs=None, **kwargs):
-                    pass  # the numbers go to metrics.jsonl and the app
-
-            trainer.remove_callback(ProgressCallback)
-            trainer.add_callback(_BarOnly())
+        stage.quiet_progress_bar(trainer, progress)
         trainer_ref.append(trainer)
         trainer.run_writer = writer
         trainer.shared_prefix, trainer.fast_generation = cfg.shared_prefix, cfg.fast_generation
-        params = list(trainer.model.parameters())
-        writer.event("setup", template=template, train_prompts=len(dataset), eval_items=len(eval_items),
-                     trainable_params=sum(p.numel() for p in params if p.requires_grad),
-                     total_params=sum(p.numel() for p in params),
-                     quantized_modules=sum("4bit" in type(m).__name__ for m in trainer.model.modules()),
-                     seconds=time.time() - t_start)
-
+        stage.setup_event(trainer, train_prompts=len(dataset))
         max_new = cfg.eval_max_new_tokens or cfg.max_completion_length
-
-        def run_eval(phase):
-            if not eval_items:
-                return None
-            result = evaluate_accuracy(trainer.model, tokenizer, task, eval_items, eval_prompts, max_new,
-                                       batch_size=cfg.eval_batch_size, progress=progress, desc=f"eval {phase}")
-            writer.event("eval", phase=phase, **result)
-            return result
-
-        before = run_eval("before")
+        before = stage.reuse(before, max_new) or stage.evaluate(trainer.model, tokenizer, "before", max_new, progress)
         trainer.train()
-        after = run_eval("after")
-        if cfg.save_adapter:
-            adapter = writer.path / "adapter"
-            trainer.model.save_pretrained(adapter)
-            tokenizer.save_pretrained(adapter)
-            writer.event("checkpoint", path=str(adapter), step=trainer.state.global_step)
-        trainer_dir = writer.path / "trainer"
-        if trainer_dir.is_dir() and not any(trainer_dir.iterdir()):
-            trainer_dir.rmdir()  # TRL's output_dir; the workbench saves into the run directory itself
-        seconds = time.time() - t_start
-        summary = {k: v for k, v in (("before", before), ("after", after)) if v}
-        writer.event("end", status="finished", seconds=seconds,
-                     **{f"{k}_accuracy": v["accuracy"] for k, v in summary.items()})
-        return TrainResult(str(writer.path), before, after, seconds)
+        after = stage.evaluate(trainer.model, tokenizer, "after", max_new, progress)
+        return stage.finish(trainer, tokenizer, before, after)
     except BaseException as e:
-        writer.event("error", where="train", error=repr(e), traceback=traceback.format_exc())
-        writer.event("end", status="crashed", seconds=time.time() - t_start, error=repr(e))
+        stage.crashed(e)
         raise
     finally:
         writer.close()
