@@ -244,7 +244,7 @@ def _playground(run_dd, open_run, tab) -> None:
                                       "ends); pick the base model instead", "warn")
         meta = next((it["metadata"] for it in its if it["question"] == q), None)
         try:
-            res = D.play(cfg, q, g or None, meta, int(k), int(m), float(t), adapter)
+            res = D.play(cfg, q, g or None, meta, int(k), int(m), float(t), adapter, runs_root=runs_root)
         except Exception as e:
             log.error("playground failed: %s", traceback.format_exc())
             return D.message_html(f"{type(e).__name__}: {e}", "error")

@@ -263,7 +263,7 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-CURVE_PANELS = ("reward (mean ± std) · held-out accuracy ◆", "completion length (tokens): mean, max ┄",
+CURVE_PANELS = ("reward (mean ± std) · SFT loss · held-out accuracy ◆", "completion length (tokens): mean, max ┄",
                 "truncation rate", "KL to the reference", "entropy", "step time (s): step, generation ┄")
 
 
@@ -300,6 +300,7 @@ def curves_figure(runs: list[RunData], smoothing: float = 0.0):
                                      fill="toself", fillcolor=_rgba(colour, 0.12), line=dict(width=0),
                                      hoverinfo="skip", showlegend=False, legendgroup=name), row=1, col=1)
         line("reward_mean", 1, 1, "reward", legend=True)
+        line("loss", 1, 1, "SFT loss", legend=True)  # SFT stages (workbench.sft) log a loss, not a reward
         reward_keys = sorted({k for m in ms for k in m if k.startswith("rewards/") and k.endswith("/mean")})
         if len(reward_keys) > 1:  # with a single reward its mean is the total again
             for k in reward_keys:
@@ -617,13 +618,37 @@ def load_policy(model: str, adapter_dir: str | Path | None = None, precision: st
         return _MODELS[key]
 
 
+def playable_model(model: str, runs_root: str | Path | None) -> str:
+    """``model`` if the app may load it for a run's config, else ValueError.
+
+    A run directory may come from elsewhere, so its config.yaml is not trusted to name files: a
+    local path is loaded only inside the runs root (where a pipeline stage leaves its merged policy);
+    otherwise only the workbench's own model names and hub ids ('org/name', nothing local read).
+    """
+    from workbench.models import EMBEDDED_MODEL, RANDOM_05B, TINY_MODEL
+
+    if model in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B):
+        return model
+    path = Path(model)
+    if path.exists():
+        if runs_root is not None and path.resolve().is_relative_to(Path(runs_root).resolve()):
+            return model
+        raise ValueError(f"the run's model {model!r} is a local path outside the runs root; the app loads "
+                         "local models only from inside it")
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", model) and ".." not in model:
+        return model
+    raise ValueError(f"the run's model {model!r} is neither a workbench model name, a hub id nor a model "
+                     "directory inside the runs root")
+
+
 def play(config: dict, question: str, answer: str | None = None, metadata: dict | None = None,
          n: int = 4, max_new_tokens: int | None = None, temperature: float = 1.0,
-         adapter_dir: str | Path | None = None) -> list[dict]:
+         adapter_dir: str | Path | None = None, runs_root: str | Path | None = None) -> list[dict]:
     """Sample ``n`` answers to ``question`` and score each with the run's rewards.
 
     Returns [{"completion", "tokens", "truncated", "rewards": {name: value or None}, "reward"}]; a
-    reward that cannot apply (no gold answer for your own question) is None.
+    reward that cannot apply (no gold answer for your own question) is None. The run's model must
+    pass ``playable_model`` (local paths only inside ``runs_root``).
     """
     from workbench.evaluate import generate
     from workbench.rewards import build_rewards
@@ -631,7 +656,8 @@ def play(config: dict, question: str, answer: str | None = None, metadata: dict 
 
     if not (question or "").strip():
         raise ValueError("enter a question first")
-    policy, tokenizer = load_policy(config.get("model", "smollm2-135m-instruct"), adapter_dir,
+    model = playable_model(config.get("model", "smollm2-135m-instruct"), runs_root)
+    policy, tokenizer = load_policy(model, adapter_dir,
                                     config.get("precision", "auto"), config.get("quantization", "auto"),
                                     config.get("seed", 0))
     max_new = int(max_new_tokens or config.get("max_completion_length") or 64)

@@ -289,3 +289,21 @@ def test_hostile_run_files_are_shown_as_text(tmp_path):
     assert "<img" not in page and "<b>9</b>" not in page
     card = data.rollout_card({"completion": "2 + 3 = 5", "tag": {"behaviours": {"verification": "<svg onload=x>"}}})
     assert "<svg" not in card and "&lt;svg" in card
+
+
+def test_playground_loads_local_models_only_inside_the_runs_root(tmp_path):
+    # A run's config.yaml names the model the playground loads; a copied run must not make the app
+    # read weights from elsewhere on disk.
+    runs, outside = tmp_path / "runs", tmp_path / "elsewhere"
+    (runs / "p-1-sft" / "merged").mkdir(parents=True)
+    outside.mkdir()
+    assert D.playable_model("tiny-random", runs) == "tiny-random"
+    assert D.playable_model("HuggingFaceTB/SmolLM2-360M-Instruct", runs) == "HuggingFaceTB/SmolLM2-360M-Instruct"
+    inside = str(runs / "p-1-sft" / "merged")
+    assert D.playable_model(inside, runs) == inside
+    for bad in (str(outside), str(runs / ".." / "elsewhere"), "/etc", "../x/../y"):
+        with pytest.raises(ValueError, match="runs root|neither"):
+            D.playable_model(bad, runs)
+    cfg = {"model": str(outside), "task": "chain_sum", "template": "chat_concise"}
+    with pytest.raises(ValueError, match="outside the runs root"):
+        D.play(cfg, "What is 2 + 2?", runs_root=runs)
