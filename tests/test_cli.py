@@ -13,9 +13,14 @@ from workbench.cli import main
     (["train", "--max_step", "3"], "'--max_step' (did you mean 'max_steps'?)"),
     (["train", "--num_generations", "5"], "num_generations (5) must divide"),
     (["nosuch"], "unknown command 'nosuch'; valid commands: train"),
+    (["sft", "--data", "missing.jsonl"], "SFT data file 'missing.jsonl' not found"),
+    (["sft", "--data", "coldstart:nope"], "no shipped cold-start set for task 'nope'; shipped: coldstart:chain_sum"),
+    (["sft", "--epoch", "1"], "'--epoch' (did you mean 'epochs'?)"),
+    (["sample", "--task", "nosuch"], "unknown task 'nosuch'; valid choices"),
+    (["distill"], "give the teacher: --teacher_run DIR"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
-    assert main(argv + (["--runs_root", str(tmp_path / "runs")] if argv[0] == "train" else [])) == 2
+    assert main(argv + (["--runs_root", str(tmp_path / "runs")] if argv[0] in ("train", "sft", "sample") else [])) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
@@ -37,3 +42,11 @@ def test_tasks_lists_the_registry(capsys):
     assert main(["tasks"]) == 0
     out = capsys.readouterr().out
     assert "chain_sum" in out and "countdown" in out and "gsm_symbolic" in out
+
+
+def test_bad_recipe_is_one_clear_line(capsys, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: x\nstages:\n  - {name: a, kind: sft, from: nowhere}\n")
+    assert main(["pipeline", "--config", str(recipe), "--runs_root", str(tmp_path / "runs")]) == 2
+    assert "stage 'a': from 'nowhere' is not an earlier stage" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

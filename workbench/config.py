@@ -303,7 +303,7 @@ def parse_cli(argv: list[str] | None = None, cls: type[StageConfig] | None = Non
     from trl import TrlParser
 
     cls = cls or WorkbenchConfig
-    parser = TrlParser(cls)
+    parser = TrlParser(cls, prog="workbench sft" if cls is SFTStageConfig else "workbench train")
     parser.allow_abbrev = False  # '--max_step' is a typo to report, not a prefix of '--max_steps'
     known = {f.name for f in dataclasses.fields(cls)}
     try:

@@ -2,15 +2,21 @@
 
 Layout of ``<runs_root>/<run_name>/``::
 
-    config.yaml      the WorkbenchConfig of the run (``WorkbenchConfig.from_yaml`` reads it back)
+    config.yaml      the run's settings. A GRPO run: its WorkbenchConfig (``WorkbenchConfig.from_yaml``
+                       reads it back). Other stages add ``stage``: "sft" (an SFTStageConfig) or
+                       "sample" (workbench.sampling's options); a run without ``stage`` is GRPO.
     events.jsonl     one object per event: {"time", "event", ...}; events are
-                       start       {"model", "task", "precision", "pid", "host", "versions"}
+                       start       {"stage", "model", "task", "precision", "pid", "host", "versions",
+                                    + "pipeline", "pipeline_stage", "stage_index", "start_model"
+                                    when a pipeline ran it}
                        setup       {"template", "train_prompts", "eval_items", "trainable_params",
                                     "total_params", "quantized_modules", "seconds"}
                        eval        {"phase": "before"|"after", "n", "accuracy", "stderr", "items": [...]}
                        checkpoint  {"path"}
                        error       {"where", "error", ...}   (a reward function that raised, a crash)
                        train_summary  TRL's end-of-training numbers (train_runtime, ...)
+                       budget      {"max_seconds", "step", "seconds"}: training stopped by its time budget
+                       sample_summary  a sample stage's counts: samples, accepted, rejected by reason, ...
                        end         {"status": "finished"|"crashed", "seconds", ...}
     metrics.jsonl    one object per logged optimizer step: {"step", "time", "reward_mean", "reward_std",
                        "rewards/<name>/mean", "rewards/<name>/std", "accuracy", "completion_length_mean",
@@ -18,11 +24,17 @@ Layout of ``<runs_root>/<run_name>/``::
                        "step_seconds", "generation_seconds", "generated_tokens", "generated_tokens_per_s",
                        "reward_errors/<name>", ...} plus every raw key TRL logged (nothing logged is lost).
                        "kl" is null when beta = 0: TRL then computes no reference log-probs.
+                     An SFT run's lines are {"step", "loss", "token_accuracy", "entropy", "grad_norm",
+                       "learning_rate", "step_seconds", ...TRL's raw keys}.
     rollouts.jsonl   one object per rollout, every rollout of every step: {"step", "prompt_id",
                        "prompt", "answer", "group", "index", "completion", "tokens", "truncated",
                        "rewards": {name: value or null}, "reward", "advantage",
                        "traces": workbench.traces.tag(completion, prompt)}
     adapter/         the trained LoRA adapter and tokenizer (``save_pretrained`` format)
+    merged/          a pipeline stage's policy: the adapter folded into its starting model, which
+                       the next stage starts from (workbench.models.merge_adapter)
+    data.jsonl       a sample stage's accepted samples as SFT rows (workbench.sftdata); its
+                       rollouts.jsonl has every candidate with "accepted" and "reject_reason"
 
 Every .jsonl file is append-only; each record is written as one ``write`` of one line and flushed,
 so another process can read the files while training runs. Readers skip a partial last line (no
