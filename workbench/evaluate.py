@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", help="a run directory: its model, task, seed, template and trained adapter")
     p.add_argument("--model", help=f"model name or path (default: the run's, else {EMBEDDED_MODEL})")
     p.add_argument("--adapter", help="a LoRA adapter directory to apply to the model")
+    p.add_argument("--base", action="store_true", help="with --run: the run's model without its adapter (step 0)")
     p.add_argument("--task", help="task name (default: the run's, else chain_sum)")
     p.add_argument("--k", type=int, default=4, help="samples that pass@k and cons@k count")
     p.add_argument("--n", type=int, help="samples taken per question (default k; pass@k needs n >= k)")
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = Run(a.run).config() if a.run else {}
     model_name = a.model or cfg.get("model") or EMBEDDED_MODEL
     check_model_name(model_name)
-    adapter = a.adapter or (str(Run(a.run).adapter_dir) if a.run and Run(a.run).adapter_dir.is_dir() else None)
+    adapter = a.adapter or (str(Run(a.run).adapter_dir) if a.run and not a.base and Run(a.run).adapter_dir.is_dir()
+                            else None)
     seed = a.seed if a.seed is not None else cfg.get("seed", 0)
     task_kwargs = {} if a.task else (cfg.get("task_kwargs") or {})  # a run's kwargs belong to the run's task
     task = get_task(a.task or cfg.get("task") or "chain_sum", seed=seed, **task_kwargs)
