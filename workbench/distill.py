@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.runlog import Run
 
     p = argparse.ArgumentParser(prog="workbench distill", description=main.__doc__)
-    p.add_argument("--teacher_run", help="a run directory: its model + adapter are the teacher, its task and template the default")
+    p.add_argument("--teacher_run",
+                   help="a run directory: its model + adapter are the teacher, its task and template the default")
     p.add_argument("--teacher", help="the teacher model (name or path), if not --teacher_run")
     p.add_argument("--teacher_adapter", help="a LoRA adapter on the teacher")
     p.add_argument("--student", default=EMBEDDED_MODEL, help=f"the student model (default {EMBEDDED_MODEL})")

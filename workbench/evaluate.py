@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--greedy", action="store_true", help="also report greedy accuracy")
     p.add_argument("--template", help="default: the run's, else auto")
     p.add_argument("--seed", type=int, help="task seed (default: the run's, else 0)")
-    p.add_argument("--output", help="write the results here as JSON (with --run: also eval_k<k>.json in it)")
+    p.add_argument("--output", help="write the results here as JSON (with --run: also eval_k<k>.json in it; "
+                                    "eval_base_k<k>.json with --base)")
     a = p.parse_args(argv)
 
     cfg = Run(a.run).config() if a.run else {}
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'mean tokens':16s} {result['mean_tokens']:5.1f} +- {result['mean_tokens_stderr']:.1f}")
     targets = [Path(a.output)] if a.output else []
     if a.run:
-        targets.append(Path(a.run) / f"eval_k{k}.json")
+        targets.append(Path(a.run) / (f"eval_base_k{k}.json" if a.base else f"eval_k{k}.json"))
     for path in targets:
         path.write_text(json.dumps(result, indent=1))
         print(f"wrote {path}")

@@ -60,7 +60,7 @@ def _sample_keys() -> set[str]:
     from workbench.sampling import rejection_sample
 
     params = inspect.signature(rejection_sample).parameters
-    return {n for n, p in params.items() if p.kind == p.KEYWORD_ONLY} | {
+    return {n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in ("provenance", "progress")} | {
         "model", "adapter", "task", "task_kwargs", "seed", "runs_root", "run_name", "precision", "quantization", "step"}
 
 
@@ -99,7 +99,8 @@ def load_recipe(path_or_dict, **default_overrides) -> Recipe:
     """Parse and check a recipe (YAML path or dict); every problem is a ConfigError naming the stage."""
     data = path_or_dict if isinstance(path_or_dict, dict) else yaml.safe_load(Path(path_or_dict).read_text())
     if not isinstance(data, dict) or not isinstance(data.get("stages"), list) or not data["stages"]:
-        raise ConfigError(f"{path_or_dict}: a recipe is a mapping with 'name', 'defaults' and a non-empty 'stages' list")
+        raise ConfigError(f"{path_or_dict}: a recipe is a mapping with 'name', 'defaults' and a non-empty "
+                          "'stages' list")
     unknown = [k for k in data if k not in ("name", "defaults", "stages")]
     if unknown:
         raise ConfigError(f"unknown recipe key(s) {unknown}; valid: name, defaults, stages")

@@ -209,7 +209,9 @@ class _Stage:
         check_model_name(cfg.model)
         self.precision = resolve_precision(cfg.precision, cfg.quantization)
         if self.precision.device == "cpu":
-            torch.set_num_threads(os.cpu_count() or 1)
+            # Every core (torch may default to fewer), unless OMP_NUM_THREADS says otherwise: processes
+            # sharing cores each with all of them spin against each other and slow down many-fold.
+            torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
         self.writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
         self.writer.write_config(cfg.to_dict() if stage == "grpo" else {"stage": stage, **cfg.to_dict()})
         self.writer.event("start", stage=stage, model=cfg.model, task=cfg.task, pid=os.getpid(),
