@@ -92,6 +92,8 @@ def test_same_compute_budget_for_rl_on_the_student(tmp_path):
     ([{"name": "a", "kind": "sample", "kk": 2}], r"unknown config key.*'kk'"),
     ([{"name": "a", "kind": "sft"}, {"name": "a", "kind": "grpo"}], r"'a' appears twice"),
     ([], r"non-empty 'stages'"),
+    ([{"name": "s", "kind": "sample"}, {"name": "g", "kind": "grpo", "budget_from": "s"}],
+     r"budget_from 's' is not an earlier sft or grpo stage"),
 ])
 def test_bad_recipes_name_the_problem(stages, pattern):
     with pytest.raises(ConfigError, match=pattern):

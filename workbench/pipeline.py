@@ -125,8 +125,10 @@ def load_recipe(path_or_dict, **default_overrides) -> Recipe:
             raise ConfigError(f"stage {name!r}: from {start!r} is not an earlier stage; valid: previous, base, "
                               f"{', '.join(seen) or '(no earlier stage)'}")
         budget = raw.get("budget_from")
-        if budget is not None and budget not in seen:
-            raise ConfigError(f"stage {name!r}: budget_from {budget!r} is not an earlier stage ({', '.join(seen)})")
+        trained = [st.name for st in stages if st.kind != "sample"]
+        if budget is not None and budget not in trained:
+            raise ConfigError(f"stage {name!r}: budget_from {budget!r} is not an earlier sft or grpo stage "
+                              f"({', '.join(trained) or 'none'})")
         if kind == "sft":
             data_sources = settings.get("data", [])
             for src in [data_sources] if isinstance(data_sources, str) else data_sources:
@@ -218,7 +220,11 @@ def run_pipeline(recipe: Recipe, progress: bool = True) -> PipelineResult:
         info = {"pipeline": recipe.name, "pipeline_stage": stage.name, "stage_index": i, "start_model": start}
         s0 = time.time()
         if stage.budget_from:
-            settings["max_seconds"] = max(1.0, results[stage.budget_from].train_seconds or 0.0)
+            budget = results[stage.budget_from].train_seconds
+            if not budget:
+                raise ConfigError(f"stage {stage.name!r}: budget_from {stage.budget_from!r} trained nothing "
+                                  "(no training time to match); point it at an sft or grpo stage")
+            settings["max_seconds"] = budget
         if progress:
             print(f"\n== stage {i}/{len(recipe.stages)}: {stage.name} ({stage.kind}) from {start}", flush=True)
         if stage.kind == "sample":
