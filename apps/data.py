@@ -154,6 +154,14 @@ def summary(data: RunData) -> dict:
     max_steps = cfg.get("max_steps")
     start = next((e for e in events if e.get("event") == "start"), None)
     end = next((e for e in reversed(events) if e.get("event") == "end"), None)
+    if isinstance(max_steps, int) and max_steps <= 0:  # an SFT stage whose epochs decide its length
+        epoch = next((m.get("epoch") for m in reversed(metrics) if m.get("epoch")), None)
+        if end is not None and isinstance(end.get("steps"), int):
+            max_steps = end["steps"]
+        elif isinstance(epoch, (int, float)) and isinstance(cfg.get("epochs"), (int, float)) and step:
+            max_steps = round(step / epoch * cfg["epochs"])
+        else:
+            max_steps = None
     if end is not None and isinstance(end.get("seconds"), (int, float)):
         elapsed = end["seconds"]
     elif start is not None and isinstance(start.get("time"), (int, float)):

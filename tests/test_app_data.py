@@ -307,3 +307,19 @@ def test_playground_loads_local_models_only_inside_the_runs_root(tmp_path):
     cfg = {"model": str(outside), "task": "chain_sum", "template": "chat_concise"}
     with pytest.raises(ValueError, match="outside the runs root"):
         D.play(cfg, "What is 2 + 2?", runs_root=runs)
+
+
+def test_sft_run_shows_its_step_count_and_loss(tmp_path):
+    # An SFT stage has max_steps -1 (its epochs decide): the run table shows the steps it will take.
+    from workbench.runlog import RunWriter
+
+    w = RunWriter.create(tmp_path, "sft")
+    w.write_config({"stage": "sft", "max_steps": -1, "epochs": 2.0})
+    w.event("start", stage="sft")
+    for step in (1, 2, 3):
+        w.metrics({"step": step, "loss": 2.0 / step, "epoch": step / 10})
+    w.close()
+    store = D.RunStore(tmp_path)
+    assert D.summary(store.get("sft"))["max_steps"] == 20  # 3 steps were 0.3 epochs; 2 epochs in all
+    fig = D.curves_figure([store.get("sft")])
+    assert any(t.name.endswith("SFT loss") and list(t.y) == [2.0, 1.0, 2.0 / 3] for t in fig.data)
