@@ -179,7 +179,7 @@ def build_app(runs_root: str | Path = "runs", run: str | None = None,
                 sv_plot = gr.Plot(show_label=False, elem_id="sv-plot")
                 aha = gr.HTML(elem_id="aha")
             with gr.Tab("Playground", id="playground") as play_tab:
-                _playground(run_dd, open_run, play_tab)
+                _playground(run_dd, open_run, play_tab, runs_root)
         seen = gr.State({})
         timer = gr.Timer(refresh_seconds)
 
@@ -196,7 +196,7 @@ def build_app(runs_root: str | Path = "runs", run: str | None = None,
     return demo
 
 
-def _playground(run_dd, open_run, tab) -> None:
+def _playground(run_dd, open_run, tab, runs_root) -> None:
     """Sample answers from the base model or a run's adapter, scored by the run's rewards."""
     gr.Markdown("Ask the selected run's model a held-out question of its task, or your own. Loads the model "
                 "on first use (seconds for the small models).")

@@ -126,7 +126,7 @@ def test_chain_sum_reaches_hundreds_of_rows_from_about_a_hundred_questions():
 def test_shipped_file_is_what_the_generator_writes_now():
     shipped = read_sft_jsonl(SHIPPED)
     assert shipped == build_cold_start("chain_sum", 300, seed=0), (
-        "regenerate: python -m workbench.coldstart --task chain_sum --n 300 "
+        "regenerate: workbench coldstart --task chain_sum --n 300 "
         "--output workbench/data/cold_start_chain_sum.jsonl")
 
 

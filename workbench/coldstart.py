@@ -7,7 +7,7 @@ offline, so for the arithmetic tasks a generator writes those examples itself: p
 expression out of the question, evaluate it one operation at a time, write the steps in one of a
 few phrasing styles, and end with an explicit check that works the last operation backwards.
 
-    python -m workbench.coldstart --task chain_sum --n 300 --output workbench/data/cold_start_chain_sum.jsonl
+    workbench coldstart --task chain_sum --n 300 --output workbench/data/cold_start_chain_sum.jsonl
 
     from workbench.coldstart import build_cold_start
     rows = build_cold_start("chain_sum", n=300, seed=0)   # SFT rows (workbench.sftdata format)
@@ -36,7 +36,6 @@ FINDINGS), and "recheck" (the answer first, then "let me double-check" working b
 from __future__ import annotations
 
 import re
-import sys
 import warnings
 from collections import Counter
 from dataclasses import dataclass
@@ -600,10 +599,3 @@ def main(argv: list[str] | None = None) -> int:
           f"verification, {stats['duplicates']} duplicates")
     return 0
 
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except WorkbenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)

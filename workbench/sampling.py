@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
@@ -388,10 +387,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {len(result.rows)} rows to {write_jsonl(result.rows, a.output)}")
     return 0
 
-
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except WorkbenchError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
