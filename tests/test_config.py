@@ -6,9 +6,10 @@ import pytest
 
 from workbench.config import ConfigError, WorkbenchConfig, parse_cli, to_grpo_config
 
-# Single-run GRPO recipes; the multi-stage ones (r1_pipeline_*.yaml) are tested in test_pipeline.py.
+# Single-run GRPO recipes; the multi-stage ones (r1_pipeline_*.yaml) are tested in test_pipeline.py,
+# the SFT ones (sft_*.yaml) in test_sft.py.
 CONFIGS = sorted(p for p in (Path(__file__).parent.parent / "configs").glob("*.yaml")
-                 if not p.name.startswith("r1_pipeline_"))
+                 if not p.name.startswith(("r1_pipeline_", "sft_")))
 
 
 def test_kwargs_and_round_trip(tmp_path):

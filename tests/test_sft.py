@@ -101,3 +101,16 @@ def test_time_budget_stops_training(tmp_path):
     result = sft(cfg, progress=False)
     assert result.steps == 1
     assert any(e["event"] == "budget" for e in Run(result.run_dir).events())
+
+
+def test_shipped_sft_recipes_parse(tmp_path):
+    from pathlib import Path
+
+    from workbench.config import parse_cli, to_sft_config
+
+    recipes = sorted((Path(__file__).parent.parent / "configs").glob("sft_*.yaml"))
+    assert recipes
+    for recipe in recipes:
+        cfg = parse_cli(["--config", str(recipe), "--max_steps", "3"], SFTStageConfig)
+        assert cfg.data_sources() and cfg.max_steps == 3
+        assert to_sft_config(cfg, tmp_path).completion_only_loss
