@@ -122,14 +122,9 @@ def sft(cfg: SFTStageConfig | None = None, progress: bool = True, run_info: dict
             peft_config=stage.lora(),
             callbacks=[_make_runlog_callback(writer, trainer_ref, record=_sft_record, max_seconds=cfg.max_seconds)],
         )
-        stage.quiet_progress_bar(trainer, progress)
         trainer_ref.append(trainer)
-        stage.setup_event(trainer, train_rows=len(dataset), data=cfg.data_sources())
-        max_new = cfg.eval_max_new_tokens or 128
-        before = stage.reuse(before, max_new) or stage.evaluate(trainer.model, tokenizer, "before", max_new, progress)
-        trainer.train()
-        after = stage.evaluate(trainer.model, tokenizer, "after", max_new, progress)
-        return stage.finish(trainer, tokenizer, before, after)
+        return stage.run(trainer, tokenizer, cfg.eval_max_new_tokens or 128, progress, before,
+                         train_rows=len(dataset), data=cfg.data_sources())
     except BaseException as e:
         stage.crashed(e)
         raise

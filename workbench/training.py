@@ -286,6 +286,17 @@ class _Stage:
                           **{f"{k}_accuracy": v["accuracy"] for k, v in summary.items()})
         return TrainResult(str(self.writer.path), before, after, seconds, train_seconds, trainer.state.global_step)
 
+    def run(self, trainer, tokenizer, max_new_tokens: int, progress: bool, before: dict | None = None,
+            **setup) -> TrainResult:
+        """Setup event, held-out "before" (reused when it matches), train, "after", save, end event."""
+        self.quiet_progress_bar(trainer, progress)
+        self.setup_event(trainer, **setup)
+        before = self.reuse(before, max_new_tokens) or self.evaluate(trainer.model, tokenizer, "before",
+                                                                     max_new_tokens, progress)
+        trainer.train()
+        after = self.evaluate(trainer.model, tokenizer, "after", max_new_tokens, progress)
+        return self.finish(trainer, tokenizer, before, after)
+
     def crashed(self, e: BaseException) -> None:
         self.writer.event("error", where="train", error=repr(e), traceback=traceback.format_exc())
         self.writer.event("end", status="crashed", seconds=time.time() - self.t_start, error=repr(e))
@@ -343,16 +354,11 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
             peft_config=stage.lora(),
             callbacks=[_make_runlog_callback(writer, trainer_ref, max_seconds=cfg.max_seconds)],
         )
-        stage.quiet_progress_bar(trainer, progress)
         trainer_ref.append(trainer)
         trainer.run_writer = writer
         trainer.shared_prefix, trainer.fast_generation = cfg.shared_prefix, cfg.fast_generation
-        stage.setup_event(trainer, train_prompts=len(dataset))
-        max_new = cfg.eval_max_new_tokens or cfg.max_completion_length
-        before = stage.reuse(before, max_new) or stage.evaluate(trainer.model, tokenizer, "before", max_new, progress)
-        trainer.train()
-        after = stage.evaluate(trainer.model, tokenizer, "after", max_new, progress)
-        return stage.finish(trainer, tokenizer, before, after)
+        return stage.run(trainer, tokenizer, cfg.eval_max_new_tokens or cfg.max_completion_length, progress, before,
+                         train_prompts=len(dataset))
     except BaseException as e:
         stage.crashed(e)
         raise
