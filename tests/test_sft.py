@@ -114,3 +114,24 @@ def test_shipped_sft_recipes_parse(tmp_path):
         cfg = parse_cli(["--config", str(recipe), "--max_steps", "3"], SFTStageConfig)
         assert cfg.data_sources() and cfg.max_steps == 3
         assert to_sft_config(cfg, tmp_path).completion_only_loss
+
+
+def test_only_the_reply_is_a_training_target(tmp_path):
+    # The dataset SFTTrainer builds from our rows and config: the tokens its loss covers decode to
+    # the assistant's reply (plus the end-of-turn token), never to the system prompt or question.
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from workbench.config import to_sft_config
+    from workbench.models import load_model, resolve_precision
+
+    model, tok = load_model("tiny-random", resolve_precision("fp32", "none"), seed=0)
+    trainer = SFTTrainer(model=model, args=to_sft_config(SFTStageConfig(model="tiny-random"), tmp_path),
+                         train_dataset=Dataset.from_list(to_trl_rows([_row()])), processing_class=tok)
+    row = trainer.train_dataset[0]
+    # TRL marks tokens outside the loss with label -100.
+    target = tok.decode([t for t, lab in zip(row["input_ids"], row["labels"]) if lab != -100])
+    assert target.startswith(ANSWER) and QUESTION not in target
+    assert target[len(ANSWER):].strip() in (tok.eos_token, "<|im_end|>")
+    prompt = tok.decode([t for t, lab in zip(row["input_ids"], row["labels"]) if lab == -100])
+    assert prompt == render_prompt("chat_think", QUESTION, tok)  # what GRPO and evaluation render
