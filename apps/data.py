@@ -613,13 +613,9 @@ def load_policy(model: str, adapter_dir: str | Path | None = None, precision: st
     key = (model, str(adapter_dir) if adapter_dir else None, precision, quantization, seed)
     with _MODELS_LOCK:
         if key not in _MODELS:
-            from workbench.models import load_model, resolve_precision
+            from workbench.models import load_policy as load
 
-            policy, tokenizer = load_model(model, resolve_precision(precision, quantization), seed=seed)
-            if adapter_dir:
-                from peft import PeftModel
-
-                policy = PeftModel.from_pretrained(policy, str(adapter_dir))
+            policy, tokenizer = load(model, adapter_dir, precision, quantization, seed)
             while len(_MODELS) >= 2:
                 _MODELS.pop(next(iter(_MODELS)))
             _MODELS[key] = (policy, tokenizer)

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from workbench.models import EMBEDDED_MODEL, check_model_name, load_model, resolve_precision
+    from workbench.models import EMBEDDED_MODEL, check_model_name, load_policy
     from workbench.runlog import Run
     from workbench.tasks import get_task
     from workbench.templates import render_prompt, resolve_template
@@ -200,12 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     task = get_task(a.task or cfg.get("task") or "chain_sum", seed=seed, **task_kwargs)
     max_new = a.max_new_tokens or cfg.get("max_completion_length") or 256
     torch.manual_seed(seed)
-    precision = resolve_precision(cfg.get("precision", "auto"), cfg.get("quantization", "auto"))
-    model, tokenizer = load_model(model_name, precision, seed=seed)
-    if adapter:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter)
+    model, tokenizer = load_policy(model_name, adapter, cfg.get("precision", "auto"), cfg.get("quantization", "auto"),
+                                   seed)
     template = resolve_template(a.template or cfg.get("template") or "auto", tokenizer)
     items = task.items("eval", a.limit)
     prompts = [render_prompt(template, it["question"], tokenizer) for it in items]

@@ -194,6 +194,20 @@ def load_model(name: str, precision: Precision, seed: int = 0):
     return model, tokenizer
 
 
+def load_policy(name: str, adapter: str | Path | None = None, precision: str = "auto", quantization: str = "auto",
+                seed: int = 0):
+    """(model, tokenizer): ``load_model`` with the precision policy, and a LoRA adapter on top if given."""
+    check_model_name(name)
+    model, tokenizer = load_model(name, resolve_precision(precision, quantization), seed=seed)
+    if adapter:
+        from peft import PeftModel
+
+        if not Path(adapter).is_dir():
+            raise WorkbenchError(f"no adapter directory at {str(adapter)!r}")
+        model = PeftModel.from_pretrained(model, str(adapter))
+    return model, tokenizer
+
+
 def merge_adapter(name: str, adapter_dir: str | Path, out_dir: str | Path, precision: str = "auto",
                   seed: int = 0) -> Path:
     """Fold a LoRA adapter into its base model and save the result as a plain model directory.

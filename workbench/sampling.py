@@ -196,38 +196,9 @@ def rejection_sample(model, tokenizer, task, *, template: str = "chat_think", n_
 # --- As a run directory ----------------------------------------------------------------------------
 
 
-def _versions() -> dict:
-    import platform
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "peft", "reasoning-gym"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
 def _sample_options() -> set[str]:
     params = inspect.signature(rejection_sample).parameters
     return {n for n, p in params.items() if p.kind == p.KEYWORD_ONLY} - {"provenance", "progress", "seed"}
-
-
-def load_policy(model: str, adapter: str | None = None, precision: str = "auto", quantization: str = "auto",
-                seed: int = 0):
-    """(model, tokenizer) for a model name/path with an optional LoRA adapter on top."""
-    from workbench.models import check_model_name, load_model, resolve_precision
-
-    check_model_name(model)
-    policy, tokenizer = load_model(model, resolve_precision(precision, quantization), seed=seed)
-    if adapter:
-        from peft import PeftModel
-
-        if not Path(adapter).is_dir():
-            raise WorkbenchError(f"no adapter directory at {adapter!r}")
-        policy = PeftModel.from_pretrained(policy, adapter)
-    return policy, tokenizer
 
 
 def sample_to_run(*, model, tokenizer=None, adapter: str | None = None, task="chain_sum",
@@ -242,9 +213,11 @@ def sample_to_run(*, model, tokenizer=None, adapter: str | None = None, task="ch
     rejection_sample's keyword arguments. ``run_info`` goes into config.yaml and the start event.
     Returns the SampleResult with ``run_dir`` and ``data_path`` set.
     """
+    from workbench.models import load_policy
     from workbench.runlog import RunWriter
     from workbench.sftdata import write_jsonl
     from workbench.tasks import get_task
+    from workbench.training import _versions
 
     unknown = sorted(set(options) - _sample_options())
     if unknown:
@@ -324,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from workbench.models import EMBEDDED_MODEL
     from workbench.runlog import Run
+    from workbench.models import load_policy
     from workbench.sftdata import write_jsonl
 
     p = argparse.ArgumentParser(prog="workbench sample", description=main.__doc__)

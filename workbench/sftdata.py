@@ -96,21 +96,15 @@ def read_sft_jsonl(path: str | Path, skip_invalid: bool = False) -> SftRows:
     path = Path(path)
     if not path.is_file():
         raise WorkbenchError(f"no SFT data file at {str(path)!r}")
+    from workbench.tasks.jsonl import iter_jsonl
+
     rows, bad = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                bad.append((lineno, f"malformed JSON ({e.msg})"))
-                continue
-            problem = row_problem(row)
-            if problem:
-                bad.append((lineno, problem))
-            else:
-                rows.append(row)
+    for lineno, row, error in iter_jsonl(path):
+        problem = error or row_problem(row)
+        if problem:
+            bad.append((lineno, problem))
+        else:
+            rows.append(row)
     if bad and not skip_invalid:
         shown = "; ".join(f"line {n}: {why}" for n, why in bad[:_SHOWN])
         more = f"; and {len(bad) - _SHOWN} more" if len(bad) > _SHOWN else ""

@@ -48,23 +48,32 @@ def math_equal(gold: str, answer: str) -> bool:
     return bool(verify(gold_parsed, answer_parsed, timeout_seconds=5 if main else None))
 
 
-def read_rows(path: Path) -> list[dict]:
-    """Rows of a JSONL file; errors name the file, the 1-based line and what is wrong."""
-    rows = []
+def iter_jsonl(path: str | Path):
+    """(1-based line number, parsed value, None) per non-blank line of a JSONL file, or
+    (line number, None, "malformed JSON (...)") for a line that does not parse; the caller decides
+    whether a bad line stops the read (tasks) or is collected with the others (SFT data)."""
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield lineno, json.loads(line), None
             except json.JSONDecodeError as e:
-                raise WorkbenchError(f"{path}:{lineno}: malformed JSON ({e.msg})") from e
-            if not isinstance(row, dict):
-                raise WorkbenchError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            for key in ("question", "answer"):
-                if row.get(key) is None:
-                    raise WorkbenchError(f"{path}:{lineno}: row is missing the {key!r} key")
-            rows.append(row)
+                yield lineno, None, f"malformed JSON ({e.msg})"
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Rows of a JSONL file; errors name the file, the 1-based line and what is wrong."""
+    rows = []
+    for lineno, row, error in iter_jsonl(path):
+        if error:
+            raise WorkbenchError(f"{path}:{lineno}: {error}")
+        if not isinstance(row, dict):
+            raise WorkbenchError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        for key in ("question", "answer"):
+            if row.get(key) is None:
+                raise WorkbenchError(f"{path}:{lineno}: row is missing the {key!r} key")
+        rows.append(row)
     return rows
 
 
