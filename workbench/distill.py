@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max_new_tokens", type=int, default=128)
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--eval_items", type=int, default=96)
+    p.add_argument("--grpo_batch_size", type=int, help="completions per step of the student's GRPO (default 32)")
     p.add_argument("--runs_root", default="runs")
     p.add_argument("--name", default="distill")
     a = p.parse_args(argv)
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
                             task_kwargs=None if a.task else cfg.get("task_kwargs"),
                             template=a.template or cfg.get("template") or "chat_think", n_questions=a.n_questions,
                             k=a.k, max_new_tokens=a.max_new_tokens, epochs=a.epochs, eval_items=a.eval_items,
-                            runs_root=a.runs_root, name=a.name)
+                            runs_root=a.runs_root, name=a.name,
+                            grpo={"per_device_train_batch_size": a.grpo_batch_size} if a.grpo_batch_size else None)
     result = run_pipeline(recipe)
     print("\n" + result.table())
     sft_stage, grpo_stage = result.stages[1], result.stages[2]
