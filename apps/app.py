@@ -24,7 +24,7 @@ from pathlib import Path
 import gradio as gr
 
 from apps import data as D
-from workbench import traces
+from workbench.analysis import traces
 from workbench.errors import WorkbenchError
 from workbench.runlog import safe_run_dir
 

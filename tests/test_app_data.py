@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from apps import data as D
+from workbench import runlog
 from workbench.runlog import RunDirError, RunWriter
 
 RECORDED = Path(__file__).parent / "data" / "runs" / "demo_chain_sum"
@@ -150,7 +151,7 @@ def test_truncated_last_line_is_reported_then_read_when_completed(root):
         f.write(line[40:] + "\n")
     version = data.version
     data = store.get("demo")
-    assert len(data.rollouts) == 641 and data.partial[D.runlog.ROLLOUTS] == 0 and data.version > version
+    assert len(data.rollouts) == 641 and data.partial[runlog.ROLLOUTS] == 0 and data.version > version
 
 
 def test_corrupt_middle_line_is_skipped_and_counted(root):

@@ -44,7 +44,7 @@ def _item(task, entry_point):
 
 
 def _columns(items):
-    """The dataset columns TRL hands a reward, as workbench.training builds them."""
+    """The dataset columns TRL hands a reward, as workbench.grpo.trainer builds them."""
     return {
         "answer": [it["answer"] for it in items],
         "metadata": [json.dumps(it["metadata"]) for it in items],

@@ -7,17 +7,18 @@ from random import Random
 import pytest
 
 import workbench
-from workbench.coldstart import (SUPPORTED_TASKS, build_cold_start, main, parse_expression, question_expression,
+from workbench.cli.data import cmd_coldstart
+from workbench.stages.cold_start import (SUPPORTED_TASKS, build_cold_start, parse_expression, question_expression,
                                  solve, worked_solutions)
 from workbench.errors import WorkbenchError
 from workbench.rewards.extract import extract_answer
 from workbench.rewards.rules import FormatReward
-from workbench.sftdata import read_sft_jsonl
+from workbench.stages.sft_data import read_sft_jsonl
 from workbench.tasks import get_task
 from workbench.tasks.base import Task
 from workbench.templates import system_prompt
 
-SHIPPED = Path(workbench.__file__).parent / "data" / "cold_start_chain_sum.jsonl"
+SHIPPED = Path(workbench.__file__).parent / "stages" / "data" / "cold_start_chain_sum.jsonl"
 
 
 def _value(text: str) -> Fraction:
@@ -127,7 +128,7 @@ def test_shipped_file_is_what_the_generator_writes_now():
     shipped = read_sft_jsonl(SHIPPED)
     assert shipped == build_cold_start("chain_sum", 300, seed=0), (
         "regenerate: workbench coldstart --task chain_sum --n 300 "
-        "--output workbench/data/cold_start_chain_sum.jsonl")
+        "--output workbench/stages/data/cold_start_chain_sum.jsonl")
 
 
 def test_shipped_rows_verify_and_hold_no_heldout_question():
@@ -143,11 +144,11 @@ def test_shipped_rows_verify_and_hold_no_heldout_question():
         assert item["question"] == user["content"]
         assert task.score(extract_answer(assistant["content"], "number"), item) == 1.0
         assert FormatReward()([assistant["content"]]) == [1.0]
-        assert r["provenance"]["source"] == "coldstart" and r["provenance"]["generator"] == "workbench.coldstart"
+        assert r["provenance"]["source"] == "coldstart" and r["provenance"]["generator"] == "workbench.stages.cold_start"
 
 
 def test_main_writes_a_readable_file(tmp_path, capsys):
     out = tmp_path / "cs.jsonl"
-    assert main(["--task", "chain_sum_2digit", "--n", "12", "--output", str(out)]) == 0
+    assert cmd_coldstart(["--task", "chain_sum_2digit", "--n", "12", "--output", str(out)]) == 0
     assert len(read_sft_jsonl(out)) == 12
     assert "wrote 12 rows" in capsys.readouterr().out

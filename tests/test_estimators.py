@@ -1,4 +1,4 @@
-"""Tests for workbench.estimators against values worked out by hand (arithmetic in the comments)."""
+"""Tests for workbench.analysis.estimators against values worked out by hand (arithmetic in the comments)."""
 
 import math
 from fractions import Fraction
@@ -6,7 +6,7 @@ from fractions import Fraction
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.estimators import (
+from workbench.analysis.estimators import (
     bootstrap_ci,
     cons_at_k,
     majority_vote,

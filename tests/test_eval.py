@@ -5,7 +5,7 @@ import json
 import pytest
 
 from workbench.cli import main
-from workbench.estimators import majority_vote, pass_at_k
+from workbench.analysis.estimators import majority_vote, pass_at_k
 from workbench.tasks import get_task
 
 

@@ -3,7 +3,7 @@
 import torch
 from peft import LoraConfig, get_peft_model
 
-from workbench.evaluate import evaluate_accuracy
+from workbench.analysis.evaluate import evaluate_accuracy
 from workbench.models import TINY_MODEL, load_model, resolve_precision
 from workbench.tasks import get_task
 from workbench.templates import render_prompt

@@ -5,9 +5,9 @@ import torch
 from datasets import Dataset
 
 from workbench.config import WorkbenchConfig, to_grpo_config
-from workbench.fast import merged_lora
+from workbench.grpo.fast import merged_lora
 from workbench.models import TINY_MODEL, load_model, lora_config, resolve_precision
-from workbench.training import _make_trainer_class
+from workbench.grpo.trainer import make_trainer_class
 
 
 def _reward(completions, **kw):
@@ -20,7 +20,7 @@ def trainer(tmp_path_factory):
     model, tok = load_model(TINY_MODEL, resolve_precision("fp32", "none", device="cpu"))
     cfg = WorkbenchConfig(model=TINY_MODEL, num_generations=4, per_device_train_batch_size=8, lora_dropout=0.0,
                           temperature=0.7)
-    trainer = _make_trainer_class()(
+    trainer = make_trainer_class()(
         model=model, reward_funcs=[_reward], processing_class=tok,
         args=to_grpo_config(cfg, tmp_path_factory.mktemp("out"), use_cpu=True),
         train_dataset=Dataset.from_list([{"prompt": "hi"}] * 8),
@@ -115,20 +115,20 @@ def test_merged_lora_generates_like_the_adapters_and_restores_weights(trainer):
 
 
 def test_inverse_cdf_sampling_draws_the_same_distribution():
-    from workbench.fast import inverse_cdf_sampling
+    from workbench.grpo.fast import inverse_cdf_sampling
 
     probs = torch.tensor([[0.0, 0.5, 0.0, 0.3, 0.2, 0.0]]).repeat(20000, 1)
     with inverse_cdf_sampling():
         draws = torch.multinomial(probs, 1).squeeze(1)
         assert torch.multinomial(probs[:2], 2).shape == (2, 2)  # other uses pass through
-    assert torch.multinomial is not None and torch.multinomial.__module__ != "workbench.fast"
+    assert torch.multinomial is not None and torch.multinomial.__module__ != "workbench.grpo.fast"
     freq = torch.bincount(draws, minlength=6).float() / len(draws)
     assert freq[[0, 2, 5]].sum() == 0  # zero-probability tokens are never drawn
     assert torch.allclose(freq, probs[0], atol=0.015)  # ~4 standard errors at n=20000
 
 
 def test_shared_prefix_generation_is_token_identical(trainer):
-    from workbench.fast import shared_prefix_generation
+    from workbench.grpo.fast import shared_prefix_generation
 
     tok, model = trainer.processing_class, trainer.model
     model.eval()

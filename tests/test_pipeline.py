@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from workbench.config import ConfigError
-from workbench.pipeline import load_recipe, read_pipeline, run_pipeline, smoke_recipe
+from workbench.stages.pipeline import load_recipe, read_pipeline, run_pipeline, smoke_recipe
 from workbench.runlog import Run
 
 CONFIGS = Path(__file__).parent.parent / "configs"

@@ -4,16 +4,16 @@ import json
 
 import pytest
 
-import workbench.evaluate
+import workbench.analysis.evaluate
 from apps import data as app_data
-from workbench import sampling
+from workbench.cli.data import cmd_sample
 from workbench.errors import WorkbenchError
 from workbench.models import TINY_MODEL, load_model, resolve_precision
 from workbench.rewards.extract import extract_answer
 from workbench.rewards.rules import FormatReward
 from workbench.runlog import Run
-from workbench.sampling import REJECT_REASONS, Filters, judge, rejection_sample, sample_to_run
-from workbench.sftdata import read_sft_jsonl, write_jsonl
+from workbench.stages.rejection_sampling import DATA, REJECT_REASONS, Filters, judge, rejection_sample, sample_to_run
+from workbench.stages.sft_data import read_sft_jsonl, write_jsonl
 from workbench.tasks import get_task
 from workbench.templates import system_prompt
 
@@ -98,7 +98,7 @@ def test_accepted_rows_verify_and_stats_add_up(monkeypatch, tiny, chain_sum):
                 (right.replace("I work", "我来算"), 20, False), (right, 300, False), (right[:20], 64, True)]
 
     fake = _fake_generate(completions_for)
-    monkeypatch.setattr(workbench.evaluate, "generate", fake)
+    monkeypatch.setattr(workbench.analysis.evaluate, "generate", fake)
     r = rejection_sample(None, tok, chain_sum, n_questions=5, k=7, max_new_tokens=64, max_tokens=200,
                          provenance={"model": "m", "adapter": None, "step": 3}, progress=False)
     s = r.stats
@@ -131,7 +131,7 @@ def test_unparseable_gold_is_counted_not_sampled(monkeypatch, tmp_path, tiny):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     task = get_task(str(path), heldout_fraction=0.0)
     fake = _fake_generate(lambda p: [("<think>\nadd\n</think>\n<answer>4</answer>", 9, False)] * 2)
-    monkeypatch.setattr(workbench.evaluate, "generate", fake)
+    monkeypatch.setattr(workbench.analysis.evaluate, "generate", fake)
     r = rejection_sample(None, tok, task, n_questions=10, k=2, max_new_tokens=16, progress=False)
     s = r.stats
     assert s["questions"] == 4 and s["gold_parse_failures"] == 2 and s["samples"] == 4
@@ -174,8 +174,8 @@ def test_sample_to_run_leaves_a_run_the_app_reads(tmp_path, tiny, chain_sum):
         assert rec["traces"]["version"] and isinstance(rec["group"], int) and rec["index"] in (0, 1)
     summary = next(e for e in run.events() if e["event"] == "sample_summary")
     assert summary["samples"] == 6 and summary["accepted"] + sum(summary["rejected"].values()) == 6
-    assert r.data_path == str(run.path / sampling.DATA)
-    assert (run.path / sampling.DATA).read_text().count("\n") == len(r.rows)
+    assert r.data_path == str(run.path / DATA)
+    assert (run.path / DATA).read_text().count("\n") == len(r.rows)
 
     store = app_data.RunStore(tmp_path)
     data = store.get("s1")
@@ -192,7 +192,7 @@ def test_a_crash_is_recorded_then_raised(monkeypatch, tmp_path, tiny):
     def boom(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(workbench.evaluate, "generate", boom)
+    monkeypatch.setattr(workbench.analysis.evaluate, "generate", boom)
     with pytest.raises(RuntimeError, match="out of memory"):
         sample_to_run(model=model, tokenizer=tok, runs_root=tmp_path, run_name="bad", n_questions=2, k=2,
                       max_new_tokens=8, progress=False)
@@ -210,14 +210,14 @@ def test_sample_to_run_refuses_unknown_options_before_making_a_run(tmp_path, tin
 
 def test_main_by_model_name_writes_run_and_file(tmp_path, capsys):
     out = tmp_path / "kept.jsonl"
-    assert sampling.main(["--model", TINY_MODEL, "--task", "chain_sum", "--n_questions", "2", "--k", "2",
+    assert cmd_sample(["--model", TINY_MODEL, "--task", "chain_sum", "--n_questions", "2", "--k", "2",
                           "--max_new_tokens", "8", "--runs_root", str(tmp_path), "--run_name", "cli",
                           "--output", str(out), "--precision", "fp32", "--quantization", "none"]) == 0
     printed = capsys.readouterr().out
     assert "accepted" in printed and "truncated" in printed and "run directory" in printed
     assert out.exists() and Run(tmp_path / "cli").status() == "finished"
     with pytest.raises(WorkbenchError, match="nothing to write"):
-        sampling.main(["--model", TINY_MODEL])
+        cmd_sample(["--model", TINY_MODEL])
 
 
 # --- The SFT JSONL format --------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import pytest
 from workbench.config import SFTStageConfig
 from workbench.errors import WorkbenchError
 from workbench.runlog import Run
-from workbench.sft import sft, to_trl_rows
+from workbench.stages.sft import sft, to_trl_rows
 from workbench.templates import render_prompt, system_prompt
 
 ANSWER = "<think>\n3 + 4 = 7\n</think>\n<answer>7</answer>"

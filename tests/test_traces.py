@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from workbench import traces
+from workbench.analysis import traces
 from workbench.runlog import Run
-from workbench.traces import (BEHAVIOURS, REFLECTIVE_TERMS, aha_events, detect, reflective_terms, reward_correlation,
+from workbench.analysis.traces import (BEHAVIOURS, REFLECTIVE_TERMS, aha_events, detect, reflective_terms, reward_correlation,
                               split_think_answer, step_curves, tag)
 
 DEMO_RUN = Path(__file__).parent / "data" / "runs" / "demo_chain_sum"
@@ -345,9 +345,9 @@ def test_recorded_run_tagging_speed_and_json():
 
 
 def test_import_is_light():
-    code = ("import sys, time; t = time.perf_counter(); import workbench.traces; "
+    code = ("import sys, time; t = time.perf_counter(); import workbench.analysis.traces; "
             "print(time.perf_counter() - t); print(any(m in sys.modules for m in ('torch', 'numpy', 'transformers')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    print(f"import workbench.traces: {float(out[0]) * 1000:.0f} ms")
+    print(f"import workbench.analysis.traces: {float(out[0]) * 1000:.0f} ms")
     assert out[1] == "False"
     assert float(out[0]) < 0.5  # ~30 ms unloaded; generous for a busy CI machine

@@ -5,7 +5,8 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from workbench import WorkbenchConfig, traces, train
+from workbench import WorkbenchConfig, train
+from workbench.analysis import traces
 from workbench.rewards import extract_answer
 from workbench.runlog import Run
 from workbench.tasks import get_task

@@ -12,9 +12,10 @@ __version__ = "0.1.0"
 __all__ = ["WorkbenchConfig", "train"]
 
 
-# The module is workbench.training, not workbench.train: a submodule named "train" would replace
-# this function as the package attribute the moment it is imported.
+# A function, not a re-export of workbench.grpo.trainer.train: importing it here would import the
+# trainer's dependencies on ``import workbench``.
 def train(cfg: WorkbenchConfig | None = None, **overrides):
-    from workbench.training import train as _train
+    """One GRPO run end to end (``workbench.grpo.trainer.train``); returns a ``TrainResult``."""
+    from workbench.grpo.trainer import train as _train
 
     return _train(cfg, **overrides)

@@ -172,7 +172,7 @@ class StageConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = [k for k in data if k not in known]
         if unknown:
-            raise ConfigError(_unknown_keys_message(unknown, known))
+            raise ConfigError(unknown_keys_message(unknown, known))
         return cls(**data)
 
     @classmethod
@@ -210,10 +210,10 @@ class WorkbenchConfig(StageConfig):
     mask_truncated_completions: bool = field(default=False, metadata={"help": "Drop truncated rollouts from loss."})
     shared_prefix: bool = field(
         default=True,
-        metadata={"help": "Compute each distinct prompt once in the policy forward/backward (workbench.fast)."},
+        metadata={"help": "Compute each distinct prompt once in the policy forward/backward (workbench.grpo.fast)."},
     )
     fast_generation: bool = field(
-        default=True, metadata={"help": "Generate with LoRA folded in, each prompt prefilled once, cheap sampling (workbench.fast)."}
+        default=True, metadata={"help": "Generate with LoRA folded in, each prompt prefilled once, cheap sampling (workbench.grpo.fast)."}
     )
 
     def __post_init__(self):
@@ -264,7 +264,7 @@ class SFTStageConfig(StageConfig):
     data: str = field(
         default="coldstart:chain_sum",
         metadata={"help": "Comma-separated SFT JSONL files ({'messages': [...]} or {'prompt', 'completion'} rows); "
-                          "'coldstart:<task>' names a shipped cold-start set (see workbench.coldstart)."},
+                          "'coldstart:<task>' names a shipped cold-start set (see workbench.stages.cold_start)."},
     )
     # Defaults that differ from GRPO's: R1's reasoning format, epochs rather than steps, smaller batches.
     template: str = field(default="chat_think", metadata={"help": "Prompt template of the held-out evaluation."})
@@ -287,7 +287,8 @@ class SFTStageConfig(StageConfig):
         return [d.strip() for d in str(self.data).split(",") if d.strip()]
 
 
-def _unknown_keys_message(unknown, known) -> str:
+def unknown_keys_message(unknown, known) -> str:
+    """One line naming each unknown key (with the closest valid key, if any) and every valid key."""
     hints = []
     for key in unknown:
         close = difflib.get_close_matches(key.lstrip("-"), known, n=1)
@@ -315,7 +316,7 @@ def parse_cli(argv: list[str] | None = None, cls: type[StageConfig] | None = Non
             items = _quoted_items(text)
             flags = [tok for tok in items if tok.startswith("-")] or items  # CLI lists values too; name the flags
             bad = [tok for tok in flags if tok.lstrip("-") not in known]
-            raise ConfigError(_unknown_keys_message(bad or [text], known)) from None
+            raise ConfigError(unknown_keys_message(bad or [text], known)) from None
         raise ConfigError(text) from None
     return cfg
 
@@ -328,7 +329,15 @@ def _quoted_items(text: str) -> list[str]:
 
 def _trainer_kwargs(cfg: StageConfig, output_dir: str | Path, precision=None) -> dict:
     """transformers TrainingArguments that every stage sets the same way."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    # transformers 5.24 renamed gradient checkpointing to activation checkpointing (the old name warns).
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    checkpointing = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
     return dict(
+        **{checkpointing: cfg.gradient_checkpointing},
         output_dir=str(output_dir),
         max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.per_device_train_batch_size,
@@ -336,7 +345,6 @@ def _trainer_kwargs(cfg: StageConfig, output_dir: str | Path, precision=None) ->
         learning_rate=cfg.learning_rate,
         lr_scheduler_type=cfg.lr_scheduler_type,
         warmup_steps=cfg.warmup_steps,
-        gradient_checkpointing=cfg.gradient_checkpointing,
         max_grad_norm=cfg.max_grad_norm,
         seed=cfg.seed,
         data_seed=cfg.seed,

@@ -17,6 +17,7 @@ CPU, fp32 + LoRA. bf16 matmul on our CPUs is ~240x slower than fp32 and bitsandb
 from __future__ import annotations
 
 import importlib.util
+import sys
 import os
 import shutil
 from dataclasses import dataclass
@@ -166,6 +167,12 @@ def load_model(name: str, precision: Precision, seed: int = 0):
     quantization_config = None
     if precision.quantization == "4bit":
         from transformers import BitsAndBytesConfig
+
+        if precision.device == "cpu" and importlib.util.find_spec("kernels") is None:
+            # bitsandbytes logs this itself at import on some CPUs; the CLI hides that line for runs
+            # that never use 4-bit (workbench/cli/quiet.py), so a 4-bit CPU run says it here.
+            print("4-bit on CPU: bitsandbytes' fast CPU kernel needs the `kernels` package (not installed); "
+                  "it uses its slower fallback", file=sys.stderr)
 
         quantization_config = BitsAndBytesConfig(
             load_in_4bit=True,

@@ -4,7 +4,7 @@ Layout of ``<runs_root>/<run_name>/``::
 
     config.yaml      the run's settings. A GRPO run: its WorkbenchConfig (``WorkbenchConfig.from_yaml``
                        reads it back). Other stages add ``stage``: "sft" (an SFTStageConfig) or
-                       "sample" (workbench.sampling's options); a run without ``stage`` is GRPO.
+                       "sample" (workbench.stages.rejection_sampling's options); a run without ``stage`` is GRPO.
     events.jsonl     one object per event: {"time", "event", ...}; events are
                        start       {"stage", "model", "task", "precision", "pid", "host", "versions",
                                     + "pipeline", "pipeline_stage", "stage_index", "start_model"
@@ -29,11 +29,11 @@ Layout of ``<runs_root>/<run_name>/``::
     rollouts.jsonl   one object per rollout, every rollout of every step: {"step", "prompt_id",
                        "prompt", "answer", "group", "index", "completion", "tokens", "truncated",
                        "rewards": {name: value or null}, "reward", "advantage",
-                       "traces": workbench.traces.tag(completion, prompt)}
+                       "traces": workbench.analysis.traces.tag(completion, prompt)}
     adapter/         the trained LoRA adapter and tokenizer (``save_pretrained`` format)
     merged/          a pipeline stage's policy: the adapter folded into its starting model, which
                        the next stage starts from (workbench.models.merge_adapter)
-    data.jsonl       a sample stage's accepted samples as SFT rows (workbench.sftdata); its
+    data.jsonl       a sample stage's accepted samples as SFT rows (workbench.stages.sft_data); its
                        rollouts.jsonl has every candidate with "accepted" and "reject_reason"
 
 Every .jsonl file is append-only; each record is written as one ``write`` of one line and flushed,
@@ -229,6 +229,11 @@ class Run:
     @property
     def adapter_dir(self) -> Path:
         return self.file(ADAPTER)
+
+    def checkpoint_step(self) -> int | None:
+        """The training step of the run's last saved adapter (its last ``checkpoint`` event), or None."""
+        steps = [e.get("step") for e in self.events() if e.get("event") == "checkpoint"]
+        return steps[-1] if steps else None
 
 
 def _pid_alive(pid: int) -> bool:

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from workbench.errors import WorkbenchError
 from workbench.rewards.extract import completion_text, extract_code
-from workbench.rewards.rules import _per_sample
+from workbench.rewards.rules import per_sample
 
 
 class CodeExecutionReward:
@@ -42,9 +42,9 @@ class CodeExecutionReward:
 
     def __call__(self, completions, answer=None, metadata=None, question=None, **kwargs):
         n = len(completions)
-        answers = _per_sample(answer, n, "answer")
-        metadatas = _per_sample(metadata, n, "metadata")
-        questions = [""] * n if question is None else _per_sample(question, n, "question")
+        answers = per_sample(answer, n, "answer")
+        metadatas = per_sample(metadata, n, "metadata")
+        questions = [""] * n if question is None else per_sample(question, n, "question")
         items = []
         for gold, meta, q in zip(answers, metadatas, questions):
             if isinstance(meta, str):

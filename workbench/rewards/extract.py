@@ -120,3 +120,34 @@ def extract_answer(text: str, answer_kind: str = "number") -> str | None:
     if best is None:
         return None
     return _clean(best[1]) or None
+
+
+# R1's format: one <think> block, then one <answer> block, nothing around them. FormatReward
+# (rules.py), evaluation's format validity and the traces' split all read it from here.
+TAGS = ("<think>", "</think>", "<answer>", "</answer>")
+STRICT_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
+_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+
+def split_think_answer(text: str) -> dict:
+    """{"think", "answer", "format_ok"} of a completion.
+
+    think: the contents of all <think>...</think> blocks, stripped, joined by a blank line; failing
+    a complete block, the text before a lone "</think>" (the prompt opened the tag) or after a lone
+    "<think>" up to "<answer>" (a truncated trace); None when there is no think tag.
+    answer: the contents of the LAST <answer>...</answer> pair, stripped (as the accuracy reward
+    reads it); None without one. format_ok: the strict R1 format, exactly as the format reward.
+    """
+    text = completion_text(text)
+    blocks = _THINK_BLOCK.findall(text)
+    if blocks:
+        think = "\n\n".join(b.strip() for b in blocks)
+    elif "</think>" in text:
+        think = text[: text.index("</think>")].strip()
+    elif "<think>" in text:
+        think = text[text.index("<think>") + len("<think>"):].split("<answer>")[0].strip()
+    else:
+        think = None
+    answers = _ANSWER_TAG.findall(text)
+    format_ok = all(text.count(t) == 1 for t in TAGS) and bool(STRICT_FORMAT.match(text))
+    return {"think": think, "answer": answers[-1].strip() if answers else None, "format_ok": format_ok}

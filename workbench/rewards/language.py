@@ -11,7 +11,7 @@ module measures it without a language-ID model, by Unicode script:
 
 Method (each rule tested in tests/test_language.py):
 
-1. The text measured is the chain of thought: the <think> block(s) as ``traces.split_think_answer``
+1. The text measured is the chain of thought: the <think> block(s) as ``extract.split_think_answer``
    reads them, else (no think tag at all) the whole completion; the four R1 tags are removed.
 2. Words are maximal runs of letters and the combining marks inside them (NFC-normalised text,
    so "é" is one letter and a Devanagari vowel sign does not split a word), cut where the script
@@ -51,7 +51,7 @@ import unicodedata
 from functools import lru_cache
 
 from workbench.errors import WorkbenchError
-from workbench.rewards.extract import completion_text
+from workbench.rewards.extract import completion_text, split_think_answer
 
 # unicodedata name prefix -> script. Checked in order; the first prefix that matches wins.
 SCRIPTS: tuple[tuple[str, str], ...] = (
@@ -128,7 +128,6 @@ def _is_math_neighbour(ch: str) -> bool:
 
 def chain_of_thought(completion) -> str:
     """The text language consistency is measured on: the think block(s), else the whole text."""
-    from workbench.traces import split_think_answer  # a stdlib-only module; imported late to keep this one tiny
 
     text = completion_text(completion)
     think = split_think_answer(text)["think"]

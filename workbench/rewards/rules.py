@@ -10,15 +10,15 @@ that it pickles, and follows TRL's contract `fn(completions, **columns) -> list[
 from __future__ import annotations
 
 import json
-import re
 
-from workbench.rewards.extract import completion_text, extract_answer
-
-TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-_STRICT_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
+from workbench.rewards.extract import STRICT_FORMAT, TAGS, completion_text, extract_answer
 
 
-def _per_sample(column, n: int, name: str) -> list:
+
+def per_sample(column, n: int, name: str) -> list:
+    """A dataset column TRL passed to a reward, as a list of one value per completion (``n`` of them).
+
+    Raises ValueError when the column is missing or its length is not ``n``."""
     if column is None:
         raise ValueError(f"the dataset has no {name!r} column")
     if len(column) != n:
@@ -41,9 +41,9 @@ class AccuracyReward:
 
     def __call__(self, completions, answer=None, metadata=None, question=None, log_extra=None, **kwargs):
         n = len(completions)
-        answers = _per_sample(answer, n, "answer")
-        metadatas = [None] * n if metadata is None else _per_sample(metadata, n, "metadata")
-        questions = [""] * n if question is None else _per_sample(question, n, "question")
+        answers = per_sample(answer, n, "answer")
+        metadatas = [None] * n if metadata is None else per_sample(metadata, n, "metadata")
+        questions = [""] * n if question is None else per_sample(question, n, "question")
         extracted = [extract_answer(completion_text(c), self.task.answer_kind) for c in completions]
         rewards = []
         for pred, gold, meta, q in zip(extracted, answers, metadatas, questions):
@@ -70,7 +70,7 @@ class FormatReward:
         for c in completions:
             text = completion_text(c)
             once = all(text.count(tag) == 1 for tag in TAGS)
-            rewards.append(1.0 if once and _STRICT_FORMAT.match(text) else 0.0)
+            rewards.append(1.0 if once and STRICT_FORMAT.match(text) else 0.0)
         return rewards
 
 

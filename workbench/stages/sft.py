@@ -1,12 +1,12 @@
 """Supervised fine-tuning: R1's cold start, its second SFT on rejection-sampled data, distillation.
 
     from workbench.config import SFTStageConfig
-    from workbench.sft import sft
+    from workbench.stages.sft import sft
     result = sft(SFTStageConfig(data="coldstart:chain_sum", epochs=1))   # or: workbench sft --data ...
     result.before["accuracy"], result.after["accuracy"]                  # held-out, greedy, same items
 
 TRL's SFTTrainer, with the model set up exactly as GRPO training sets it up (LoRA on CPU, QLoRA on
-CUDA, workbench.models' precision policy). The data are JSONL rows in workbench.sftdata's format:
+CUDA, workbench.models' precision policy). The data are JSONL rows in workbench.stages.sft_data's format:
 a conversation ({"messages": [...]}, ending with the assistant's reply) or a {"prompt",
 "completion"} pair of strings. A conversation becomes TRL's conversational prompt-completion row
 (prompt = every turn before the last, completion = the final assistant turn), so
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from workbench.config import SFTStageConfig, to_sft_config
 from workbench.errors import WorkbenchError
-from workbench.training import TrainResult, _make_runlog_callback, _Stage
+from workbench.lifecycle import Stage, TrainResult, make_runlog_callback
 
 COLDSTART = "coldstart:"
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -56,7 +56,7 @@ def resolve_data_source(source: str) -> Path:
 
 def load_sft_rows(sources: list[str]) -> list[dict]:
     """Every row of every source, validated (a row without an assistant reply is an error naming its line)."""
-    from workbench.sftdata import read_sft_jsonl
+    from workbench.stages.sft_data import read_sft_jsonl
 
     rows = []
     for source in sources:
@@ -67,7 +67,7 @@ def load_sft_rows(sources: list[str]) -> list[dict]:
 
 
 def to_trl_rows(rows: list[dict]) -> list[dict]:
-    """workbench.sftdata rows -> TRL prompt-completion rows (conversational or plain text)."""
+    """workbench.stages.sft_data rows -> TRL prompt-completion rows (conversational or plain text)."""
     out, kinds = [], set()
     for row in rows:
         if "messages" in row:
@@ -108,7 +108,7 @@ def sft(cfg: SFTStageConfig | None = None, progress: bool = True, run_info: dict
 
     cfg = (cfg or SFTStageConfig()).replace(**overrides) if overrides else (cfg or SFTStageConfig())
     rows = load_sft_rows(cfg.data_sources())  # bad data fails here, before a run directory exists
-    stage = _Stage(cfg, "sft", run_info)
+    stage = Stage(cfg, "sft", run_info)
     writer = stage.writer
     try:
         model, tokenizer = stage.load()
@@ -120,7 +120,7 @@ def sft(cfg: SFTStageConfig | None = None, progress: bool = True, run_info: dict
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=stage.lora(),
-            callbacks=[_make_runlog_callback(writer, trainer_ref, record=_sft_record, max_seconds=cfg.max_seconds)],
+            callbacks=[make_runlog_callback(writer, trainer_ref, record=_sft_record, max_seconds=cfg.max_seconds)],
         )
         trainer_ref.append(trainer)
         return stage.run(trainer, tokenizer, cfg.eval_max_new_tokens or 128, progress, before,
@@ -130,12 +130,3 @@ def sft(cfg: SFTStageConfig | None = None, progress: bool = True, run_info: dict
         raise
     finally:
         writer.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``workbench sft --config X.yaml [--key value ...]``: one SFT stage."""
-    from workbench.cli import _print_result
-    from workbench.config import parse_cli
-
-    _print_result(sft(parse_cli(argv, SFTStageConfig)))
-    return 0

@@ -3,12 +3,12 @@
 For each of ``n_questions`` distinct train questions, sample ``k`` completions (temperature 0.6,
 top-p 0.95 by default, as R1 evaluates), and keep a completion only if the task's verifier gives it
 full marks and it passes the readability filters; each kept one becomes an SFT row in
-workbench.sftdata's format (system prompt of the template, the question, the completion).
+workbench.stages.sft_data's format (system prompt of the template, the question, the completion).
 
     workbench sample --model smollm2-135m-instruct --task chain_sum --n_questions 64 --k 4 --output kept.jsonl
     workbench sample --run runs/demo1 --run_name demo1-samples      # the run's policy, recorded as a run
 
-    from workbench.sampling import rejection_sample
+    from workbench.stages.rejection_sampling import rejection_sample
     result = rejection_sample(model, tokenizer, get_task("chain_sum"), n_questions=64, k=4, max_new_tokens=256)
     result.rows, result.stats      # SFT rows; counts of samples, accepted, rejected by reason
 
@@ -44,7 +44,7 @@ from pathlib import Path
 
 from workbench.errors import WorkbenchError
 
-GENERATOR = "workbench.sampling"
+GENERATOR = "workbench.stages.rejection_sampling"
 REJECT_REASONS = ("truncated", "wrong", "format", "language", "length", "duplicate")
 DATA = "data.jsonl"  # the run directory's kept SFT rows (beside runlog's files)
 
@@ -97,7 +97,7 @@ def judge(completion: str, item: dict, task, *, tokens: int, truncated: bool, fi
 
 @dataclass
 class SampleResult:
-    rows: list[dict]  # kept SFT rows (workbench.sftdata format)
+    rows: list[dict]  # kept SFT rows (workbench.stages.sft_data format)
     stats: dict
     records: list[dict] = field(default_factory=list)  # every candidate, in rollouts.jsonl's shape
     run_dir: str | None = None  # set by sample_to_run
@@ -119,9 +119,9 @@ def rejection_sample(model, tokenizer, task, *, template: str = "chat_think", n_
     ``provenance`` (e.g. {"model", "adapter", "step"}) is copied into every row's provenance;
     ``seed`` seeds torch before sampling (None: leave the global RNG alone).
     """
-    from workbench import traces
-    from workbench.coldstart import distinct_items
-    from workbench.evaluate import generate
+    from workbench.analysis import traces
+    from workbench.stages.cold_start import distinct_items
+    from workbench.analysis.evaluate import generate
     from workbench.templates import render_prompt, resolve_template, system_prompt
 
     if n_questions < 1 or k < 1 or max_new_tokens < 1:
@@ -215,9 +215,9 @@ def sample_to_run(*, model, tokenizer=None, adapter: str | None = None, task="ch
     """
     from workbench.models import load_policy
     from workbench.runlog import RunWriter
-    from workbench.sftdata import write_jsonl
+    from workbench.stages.sft_data import write_jsonl
     from workbench.tasks import get_task
-    from workbench.training import _versions
+    from workbench.lifecycle import package_versions
 
     unknown = sorted(set(options) - _sample_options())
     if unknown:
@@ -243,7 +243,7 @@ def sample_to_run(*, model, tokenizer=None, adapter: str | None = None, task="ch
     writer.write_config(config)
     t0 = time.time()
     writer.event("start", stage="sample", model=config["model"], task=config["task"], adapter=adapter,
-                 pid=os.getpid(), host=os.uname().nodename, versions=_versions(), **(run_info or {}))
+                 pid=os.getpid(), host=os.uname().nodename, versions=package_versions(), **(run_info or {}))
     try:
         if isinstance(model, (str, Path)):
             policy, tokenizer = load_policy(model_name, adapter, precision, quantization, seed)
@@ -266,13 +266,6 @@ def sample_to_run(*, model, tokenizer=None, adapter: str | None = None, task="ch
     return result
 
 
-# --- Command line ----------------------------------------------------------------------------------
-
-
-def _last_step(run) -> int | None:
-    steps = [e.get("step") for e in run.events() if e.get("event") == "checkpoint"]
-    return steps[-1] if steps else None
-
 
 def format_stats(stats: dict) -> str:
     """The stats as the lines ``workbench sample`` prints."""
@@ -289,75 +282,3 @@ def format_stats(stats: dict) -> str:
         lines.append(f"  {reason:10s} {stats['rejected'][reason]:6d} {pct(stats['rejected'][reason])}{also}")
     lines.append(f"  {stats['seconds']:.1f} s")
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``workbench sample``: rejection sampling from a model, an adapter or a run's policy."""
-    import argparse
-
-    from workbench.models import EMBEDDED_MODEL
-    from workbench.runlog import Run
-    from workbench.models import load_policy
-    from workbench.sftdata import write_jsonl
-
-    p = argparse.ArgumentParser(prog="workbench sample", description=main.__doc__)
-    p.add_argument("--run", help="a run directory: its model, task, template, seed and trained adapter")
-    p.add_argument("--model", help=f"model name or path (default: the run's, else {EMBEDDED_MODEL})")
-    p.add_argument("--adapter", help="a LoRA adapter directory to apply to the model")
-    p.add_argument("--task", help="task name (default: the run's, else chain_sum)")
-    p.add_argument("--template", help="prompt template (default: the run's, else chat_think)")
-    p.add_argument("--seed", type=int, help="task and sampling seed (default: the run's, else 0)")
-    p.add_argument("--split", default="train", choices=("train", "eval"),
-                   help="questions to sample (train: never SFT on held-out questions)")
-    p.add_argument("--n_questions", type=int, default=64, help="distinct questions")
-    p.add_argument("--k", type=int, default=4, help="samples per question")
-    p.add_argument("--max_new_tokens", type=int, help="default: the run's max_completion_length, else 256")
-    p.add_argument("--temperature", type=float, default=0.6)
-    p.add_argument("--top_p", type=float, default=0.95)
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--no_format_filter", action="store_true", help="keep samples without the strict R1 format")
-    p.add_argument("--min_language", type=float, default=0.9, help="minimum language consistency of the CoT")
-    p.add_argument("--language", default="en", help="target language of the CoT")
-    p.add_argument("--min_tokens", type=int, default=1)
-    p.add_argument("--max_tokens", type=int, help="longest completion kept (default: no limit)")
-    p.add_argument("--precision", help="default: the run's, else auto")
-    p.add_argument("--quantization", help="default: the run's, else auto")
-    p.add_argument("--output", help="write the kept rows here as JSONL")
-    p.add_argument("--runs_root", help="record the sampling as a run directory under this root (default runs)")
-    p.add_argument("--run_name", help="name of that run directory (implies --runs_root runs)")
-    a = p.parse_args(argv)
-    if not (a.output or a.runs_root or a.run_name):
-        raise WorkbenchError("nothing to write: pass --output FILE.jsonl and/or --run_name NAME (a run directory)")
-
-    run = Run(a.run) if a.run else None
-    cfg = run.config() if run else {}
-    adapter = a.adapter or (str(run.adapter_dir) if run and run.adapter_dir.is_dir() else None)
-    seed = a.seed if a.seed is not None else cfg.get("seed", 0)
-    common = dict(
-        template=a.template or cfg.get("template") or "chat_think", n_questions=a.n_questions, k=a.k,
-        max_new_tokens=a.max_new_tokens or cfg.get("max_completion_length") or 256,
-        temperature=a.temperature, top_p=a.top_p, split=a.split, min_tokens=a.min_tokens, max_tokens=a.max_tokens,
-        require_format=not a.no_format_filter, min_language=a.min_language, language=a.language,
-        batch_size=a.batch_size)
-    model = a.model or cfg.get("model") or EMBEDDED_MODEL
-    task = a.task or cfg.get("task") or "chain_sum"
-    task_kwargs = {} if a.task else (cfg.get("task_kwargs") or {})  # a run's kwargs belong to the run's task
-    precision, quantization = a.precision or cfg.get("precision", "auto"), a.quantization or cfg.get("quantization", "auto")
-    step = _last_step(run) if run and adapter and not a.adapter else None
-    if a.runs_root or a.run_name:
-        result = sample_to_run(model=model, adapter=adapter, task=task, task_kwargs=task_kwargs, seed=seed,
-                               runs_root=a.runs_root or "runs", run_name=a.run_name, precision=precision,
-                               quantization=quantization, step=step, **common)
-        print(f"run directory: {result.run_dir}")
-    else:
-        from workbench.tasks import get_task
-
-        task_obj = get_task(task, seed=seed, **task_kwargs)
-        policy, tokenizer = load_policy(model, adapter, precision, quantization, seed)
-        result = rejection_sample(policy, tokenizer, task_obj, provenance={"model": model, "adapter": adapter,
-                                                                          "step": step}, seed=seed, **common)
-    print(format_stats(result.stats))
-    if a.output:
-        print(f"wrote {len(result.rows)} rows to {write_jsonl(result.rows, a.output)}")
-    return 0
-

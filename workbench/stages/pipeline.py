@@ -4,7 +4,7 @@
     workbench pipeline --config configs/r1_pipeline_demo.yaml [--runs_root DIR] [--name NAME] [--smoke]
     workbench pipeline --config configs/r1_pipeline_zero.yaml      # R1-Zero: the same GRPO steps, no SFT
 
-    from workbench.pipeline import load_recipe, run_pipeline
+    from workbench.stages.pipeline import load_recipe, run_pipeline
     result = run_pipeline(load_recipe("configs/r1_pipeline_demo.yaml"))
     result.table()          # stage, kind, held-out accuracy before -> after, seconds
 
@@ -19,8 +19,8 @@ A recipe is YAML::
       - {name: sft_2, kind: sft, from: base, data: ["stage:rejection_sampling", "coldstart:chain_sum"]}
       - {name: final_rl, kind: grpo, max_steps: 10}
 
-- ``kind``: ``sft`` (workbench.sft, SFTStageConfig keys), ``grpo`` (workbench.training,
-  WorkbenchConfig keys) or ``sample`` (workbench.sampling: rejection sampling; its keys are
+- ``kind``: ``sft`` (workbench.stages.sft, SFTStageConfig keys), ``grpo`` (workbench.grpo.trainer,
+  WorkbenchConfig keys) or ``sample`` (workbench.stages.rejection_sampling: rejection sampling; its keys are
   ``rejection_sample``'s, plus ``model``/``adapter`` to sample from a teacher).
 - ``from``: the model a stage starts from (or samples from): ``previous`` (default: the policy of
   the newest trained stage, else ``defaults.model``), ``base`` (``defaults.model``), or a stage name.
@@ -48,7 +48,7 @@ from pathlib import Path
 
 import yaml
 
-from workbench.config import ConfigError, SFTStageConfig, WorkbenchConfig, _unknown_keys_message
+from workbench.config import ConfigError, SFTStageConfig, WorkbenchConfig, unknown_keys_message
 
 KINDS = ("sft", "grpo", "sample")
 STAGE_KEYS = ("name", "kind", "from", "budget_from")
@@ -57,7 +57,7 @@ STAGE_KEYS = ("name", "kind", "from", "budget_from")
 def _sample_keys() -> set[str]:
     import inspect
 
-    from workbench.sampling import rejection_sample
+    from workbench.stages.rejection_sampling import rejection_sample
 
     params = inspect.signature(rejection_sample).parameters
     return {n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in ("provenance", "progress")} | {
@@ -119,7 +119,7 @@ def load_recipe(path_or_dict, **default_overrides) -> Recipe:
         known = _keys(kind)
         bad = [k for k in settings if k not in known]
         if bad:
-            raise ConfigError(f"stage {name!r} ({kind}): " + _unknown_keys_message(bad, known | set(STAGE_KEYS)))
+            raise ConfigError(f"stage {name!r} ({kind}): " + unknown_keys_message(bad, known | set(STAGE_KEYS)))
         start = str(raw.get("from", "previous"))
         if start not in ("previous", "base") and start not in seen:
             raise ConfigError(f"stage {name!r}: from {start!r} is not an earlier stage; valid: previous, base, "
@@ -171,7 +171,7 @@ class PipelineResult:
 
     def overall(self) -> dict | None:
         """Held-out gain from the first trained stage's "before" to the last one's "after" (paired)."""
-        from workbench.evaluate import paired_difference
+        from workbench.analysis.evaluate import paired_difference
 
         trained = [s for s in self.stages if s.before and s.after]
         if not trained:
@@ -202,8 +202,8 @@ class PipelineResult:
 def run_pipeline(recipe: Recipe, progress: bool = True) -> PipelineResult:
     """Run every stage in order; each writes ``<runs_root>/<recipe>-<i>-<stage>``."""
     from workbench.models import merge_adapter
-    from workbench.sft import sft
-    from workbench.training import train
+    from workbench.stages.sft import sft
+    from workbench.grpo.trainer import train
 
     t0 = time.time()
     base = recipe.defaults.get("model") or WorkbenchConfig().model
@@ -285,7 +285,7 @@ def read_pipeline(runs_root: str | Path, name: str) -> PipelineResult:
 
 
 def _run_sample(settings: dict, start: str, runs_root: Path, run_name: str, info: dict, progress: bool) -> StageResult:
-    from workbench.sampling import sample_to_run
+    from workbench.stages.rejection_sampling import sample_to_run
 
     settings = dict(settings)
     model = settings.pop("model", None) or start
@@ -293,29 +293,6 @@ def _run_sample(settings: dict, start: str, runs_root: Path, run_name: str, info
     r = sample_to_run(model=model, progress=progress, run_info=info, **settings)
     return StageResult(info["pipeline_stage"], "sample", str(r.run_dir), model, 0.0, data=str(r.data_path),
                        stats=r.stats)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``workbench pipeline --config RECIPE.yaml``: run a multi-stage recipe."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="workbench pipeline", description=main.__doc__)
-    p.add_argument("--config", required=True, help="a recipe, e.g. configs/r1_pipeline_demo.yaml")
-    p.add_argument("--name", help="the pipeline's name (prefix of its stages' run directories)")
-    p.add_argument("--runs_root", help="where the stages' run directories go (default: the recipe's, else runs)")
-    p.add_argument("--model", help="the base model every stage starts from (default: the recipe's)")
-    p.add_argument("--smoke", action="store_true", help="every stage shrunk to seconds on the tiny random model")
-    a = p.parse_args(argv)
-    overrides = {k: v for k, v in (("runs_root", a.runs_root), ("model", a.model)) if v}
-    recipe = load_recipe(a.config, **overrides)
-    if a.smoke:
-        recipe = smoke_recipe(recipe)
-    if a.name:
-        recipe.name = a.name
-    result = run_pipeline(recipe)
-    print("\n" + result.table())
-    print(f"summary: {Path(recipe.defaults.get('runs_root') or 'runs') / (recipe.name + '.pipeline.json')}")
-    return 0
 
 
 def smoke_recipe(recipe: Recipe) -> Recipe:

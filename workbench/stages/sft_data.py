@@ -9,7 +9,7 @@ One JSON object per line, in either of TRL's SFT shapes:
 
 Any other key (``provenance``: where the row came from) is allowed and kept.
 
-    from workbench.sftdata import read_sft_jsonl, write_jsonl
+    from workbench.stages.sft_data import read_sft_jsonl, write_jsonl
     write_jsonl(rows, "data/cold_start.jsonl")
     rows = read_sft_jsonl("data/cold_start.jsonl")                     # WorkbenchError on a bad row
     rows = read_sft_jsonl("mixed.jsonl", skip_invalid=True)            # ... or skip it

@@ -18,7 +18,7 @@ import math
 from contextlib import contextmanager
 
 from workbench.errors import WorkbenchError
-from workbench.estimators import mean_and_stderr, mean_cons_at_k, mean_pass_at_k, pass_at_1, pass_at_k  # noqa: F401
+from workbench.analysis.estimators import mean_and_stderr, mean_cons_at_k, mean_pass_at_k, pass_at_1, pass_at_k  # noqa: F401
 
 
 @contextmanager
@@ -29,9 +29,11 @@ def inference_mode(model):
     configs = [m.config for m in model.modules() if hasattr(m, "config") and hasattr(m.config, "use_cache")]
     old_cache = [c.use_cache for c in configs]
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    was_checkpointing = getattr(base, "is_gradient_checkpointing", False)
+    # transformers 5.24 renamed gradient checkpointing to activation checkpointing (the old names warn).
+    new = hasattr(base, "activation_checkpointing_enable")
+    was_checkpointing = getattr(base, "is_activation_checkpointing" if new else "is_gradient_checkpointing", False)
     if was_checkpointing:
-        base.gradient_checkpointing_disable()
+        (base.activation_checkpointing_disable if new else base.gradient_checkpointing_disable)()
     for c in configs:
         c.use_cache = True
     model.eval()
@@ -42,7 +44,7 @@ def inference_mode(model):
         for c, old in zip(configs, old_cache):
             c.use_cache = old
         if was_checkpointing:
-            base.gradient_checkpointing_enable()
+            (base.activation_checkpointing_enable if new else base.gradient_checkpointing_enable)()
         model.train(was_training)
 
 
@@ -123,7 +125,7 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
                      batch_size: int = 32, progress: bool = True) -> dict:
     """n samples per question (default k); pass@1 and pass@k (unbiased, from the n samples), cons@k
     (majority vote of the first k extracted answers), format validity and length, with stderrs."""
-    from workbench import traces
+    from workbench.analysis import traces
     from workbench.rewards import extract_answer
 
     n = n or k
@@ -156,70 +158,3 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
         f"cons@{k}": ck, f"cons@{k}_stderr": ck_se, "format_valid": fmt, "format_valid_stderr": fmt_se,
         "mean_tokens": length, "mean_tokens_stderr": length_se, "items": questions,
     }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``workbench eval``: sampled evaluation (and optionally greedy accuracy) on a task's held-out split."""
-    import argparse
-    import json
-    from pathlib import Path
-
-    import torch
-
-    from workbench.models import EMBEDDED_MODEL, check_model_name, load_policy
-    from workbench.runlog import Run
-    from workbench.tasks import get_task
-    from workbench.templates import render_prompt, resolve_template
-
-    p = argparse.ArgumentParser(prog="workbench eval", description=main.__doc__)
-    p.add_argument("--run", help="a run directory: its model, task, seed, template and trained adapter")
-    p.add_argument("--model", help=f"model name or path (default: the run's, else {EMBEDDED_MODEL})")
-    p.add_argument("--adapter", help="a LoRA adapter directory to apply to the model")
-    p.add_argument("--base", action="store_true", help="with --run: the run's model without its adapter (step 0)")
-    p.add_argument("--task", help="task name (default: the run's, else chain_sum)")
-    p.add_argument("--k", type=int, default=4, help="samples that pass@k and cons@k count")
-    p.add_argument("--n", type=int, help="samples taken per question (default k; pass@k needs n >= k)")
-    p.add_argument("--limit", type=int, default=64, help="held-out questions")
-    p.add_argument("--max_new_tokens", type=int, help="default: the run's max_completion_length, else 256")
-    p.add_argument("--temperature", type=float, default=0.6)
-    p.add_argument("--top_p", type=float, default=0.95)
-    p.add_argument("--greedy", action="store_true", help="also report greedy accuracy")
-    p.add_argument("--template", help="default: the run's, else auto")
-    p.add_argument("--seed", type=int, help="task seed (default: the run's, else 0)")
-    p.add_argument("--output", help="write the results here as JSON (with --run: also eval_k<k>.json in it; "
-                                    "eval_base_k<k>.json with --base)")
-    a = p.parse_args(argv)
-
-    cfg = Run(a.run).config() if a.run else {}
-    model_name = a.model or cfg.get("model") or EMBEDDED_MODEL
-    check_model_name(model_name)
-    adapter = a.adapter or (str(Run(a.run).adapter_dir) if a.run and not a.base and Run(a.run).adapter_dir.is_dir()
-                            else None)
-    seed = a.seed if a.seed is not None else cfg.get("seed", 0)
-    task_kwargs = {} if a.task else (cfg.get("task_kwargs") or {})  # a run's kwargs belong to the run's task
-    task = get_task(a.task or cfg.get("task") or "chain_sum", seed=seed, **task_kwargs)
-    max_new = a.max_new_tokens or cfg.get("max_completion_length") or 256
-    torch.manual_seed(seed)
-    model, tokenizer = load_policy(model_name, adapter, cfg.get("precision", "auto"), cfg.get("quantization", "auto"),
-                                   seed)
-    template = resolve_template(a.template or cfg.get("template") or "auto", tokenizer)
-    items = task.items("eval", a.limit)
-    prompts = [render_prompt(template, it["question"], tokenizer) for it in items]
-    result = evaluate_sampled(model, tokenizer, task, items, prompts, a.k, a.n, max_new, a.temperature, a.top_p)
-    if a.greedy:
-        greedy = evaluate_accuracy(model, tokenizer, task, items, prompts, max_new)
-        result.update(greedy_accuracy=greedy["accuracy"], greedy_accuracy_stderr=greedy["stderr"])
-    result.update(model=model_name, adapter=adapter, task=task.name, template=template)
-    k = a.k
-    print(f"\n{model_name}{' + ' + adapter if adapter else ''} on {task.name}: {result['questions']} held-out "
-          f"questions, {result['n']} samples each (T={a.temperature}, top-p={a.top_p})")
-    for name in ("pass@1", f"pass@{k}", f"cons@{k}", "format_valid") + (("greedy_accuracy",) if a.greedy else ()):
-        print(f"  {name:16s} {100 * result[name]:5.1f}% +- {100 * result[name + '_stderr']:.1f}")
-    print(f"  {'mean tokens':16s} {result['mean_tokens']:5.1f} +- {result['mean_tokens_stderr']:.1f}")
-    targets = [Path(a.output)] if a.output else []
-    if a.run:
-        targets.append(Path(a.run) / (f"eval_base_k{k}.json" if a.base else f"eval_k{k}.json"))
-    for path in targets:
-        path.write_text(json.dumps(result, indent=1))
-        print(f"wrote {path}")
-    return 0

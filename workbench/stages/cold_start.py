@@ -7,10 +7,10 @@ offline, so for the arithmetic tasks a generator writes those examples itself: p
 expression out of the question, evaluate it one operation at a time, write the steps in one of a
 few phrasing styles, and end with an explicit check that works the last operation backwards.
 
-    workbench coldstart --task chain_sum --n 300 --output workbench/data/cold_start_chain_sum.jsonl
+    workbench coldstart --task chain_sum --n 300 --output workbench/stages/data/cold_start_chain_sum.jsonl
 
-    from workbench.coldstart import build_cold_start
-    rows = build_cold_start("chain_sum", n=300, seed=0)   # SFT rows (workbench.sftdata format)
+    from workbench.stages.cold_start import build_cold_start
+    rows = build_cold_start("chain_sum", n=300, seed=0)   # SFT rows (workbench.stages.sft_data format)
 
 Rules:
 - Questions come from the task's **train** split only, so no row ever shows a held-out question.
@@ -45,7 +45,7 @@ from random import Random
 
 from workbench.errors import WorkbenchError
 
-GENERATOR = "workbench.coldstart"
+GENERATOR = "workbench.stages.cold_start"
 # Task name -> where the expression sits in its question. Each pattern captures the expression.
 QUESTION_PATTERNS: dict[str, re.Pattern] = {
     "chain_sum": re.compile(r"^State the final answer to the following arithmetic problem:\s*(.+?)\s*=\s*$"),
@@ -574,28 +574,3 @@ def build_cold_start(task, n: int, seed: int = 0, stats: dict | None = None) -> 
     if not rows:
         raise WorkbenchError(f"{task.name}: no question of its train split could be solved by the writer")
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``workbench coldstart``: write R1-style cold-start SFT data for an arithmetic task."""
-    import argparse
-
-    from workbench.sftdata import write_jsonl
-
-    p = argparse.ArgumentParser(prog="workbench coldstart", description=main.__doc__)
-    p.add_argument("--task", default="chain_sum", help=f"one of {', '.join(SUPPORTED_TASKS)}")
-    p.add_argument("--n", type=int, default=300, help="rows to write")
-    p.add_argument("--seed", type=int, default=0, help="task seed and phrasing seed")
-    p.add_argument("--output", required=True, help="the JSONL file to write")
-    a = p.parse_args(argv)
-    stats: dict = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the count below says it
-        rows = build_cold_start(a.task, a.n, a.seed, stats=stats)
-    write_jsonl(rows, a.output)
-    styles = ", ".join(f"{k} {v}" for k, v in sorted(stats["by_style"].items()))
-    print(f"wrote {len(rows)} rows ({styles}) from {stats['questions']} distinct train questions of {a.task} "
-          f"to {a.output}; skipped: {stats['unparseable']} unparseable, {stats['failed_verification']} failed "
-          f"verification, {stats['duplicates']} duplicates")
-    return 0
-

@@ -1,6 +1,6 @@
 """Estimators for sampled evaluation: pass@k, pass@1 from k samples, cons@k, bootstrap intervals.
 
-    from workbench.estimators import pass_at_k, pass_at_1, majority_vote, cons_at_k
+    from workbench.analysis.estimators import pass_at_k, pass_at_1, majority_vote, cons_at_k
     pass_at_k(n=16, c=3, k=4)                      # 1 - C(13, 4) / C(16, 4) = 0.6071...
     pass_at_1([[True, False, True, True], [False] * 4])   # (0.375, 0.375): mean, stderr
     cons_at_k(["12", " 12", "7", None], lambda a: a == "12")   # True: "12" wins the vote

@@ -3,7 +3,7 @@
 In one process, on the same model weights, task, prompts, seeds and GRPO settings, it alternates one
 step of (a) ``GRPOTrainer`` with TRL's defaults (gradient checkpointing on, generation through the
 LoRA adapters, full-sequence policy forward) and one step of (b) the workbench's trainer (see
-workbench/fast.py), after a warm-up step of each. Per path and setting it prints the step time
+workbench/grpo/fast.py), after a warm-up step of each. Per path and setting it prints the step time
 (median, min, max), where the time goes (generation / reward / forward-backward / optimizer /
 other), generated and trained tokens per second, peak memory, and the step's compute floor: its
 matmul FLOPs over this machine's matmul rate, which the benchmark measures itself.
@@ -22,8 +22,6 @@ distinct prompt once in training, the work the workbench's path actually needs.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import statistics
 import threading
@@ -171,7 +169,7 @@ def _build_trainer(path: str, model, tokenizer, dataset, reward, settings, preci
     from trl import GRPOConfig, GRPOTrainer
 
     from workbench.config import WorkbenchConfig, to_grpo_config
-    from workbench.training import _make_trainer_class
+    from workbench.grpo.trainer import make_trainer_class
 
     prompts, G, max_new = settings
     shared = dict(per_device_train_batch_size=prompts * G, num_generations=G, max_completion_length=max_new,
@@ -189,7 +187,7 @@ def _build_trainer(path: str, model, tokenizer, dataset, reward, settings, preci
                           max_completion_length=max_new, learning_rate=2e-4, seed=0)
     args = to_grpo_config(cfg, os.path.join(tmp, "workbench"), precision=precision, max_steps=1, disable_tqdm=True,
                           generation_kwargs=shared.get("generation_kwargs"))
-    trainer = _timed_class(_make_trainer_class())(model=model, reward_funcs=[reward], args=args,
+    trainer = _timed_class(make_trainer_class())(model=model, reward_funcs=[reward], args=args,
                                                   train_dataset=dataset, processing_class=tokenizer,
                                                   peft_config=lora)
     trainer.shared_prefix = cfg.shared_prefix
@@ -253,7 +251,7 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
     from workbench.rewards import build_rewards
     from workbench.tasks import get_task
     from workbench.templates import resolve_template
-    from workbench.training import build_dataset
+    from workbench.grpo.trainer import build_dataset
 
     prompts, G, max_new = settings
     task = get_task(task_name)
@@ -323,42 +321,3 @@ def print_table(results: list[dict], rate: float) -> None:
         print(f"floor {r['floor_s']:.2f} s (every row's prompt), {r['floor_shared_prefix_s']:.2f} s (each prompt "
               f"once) | speedup {r['speedup']:.2f}x | workbench / floor {r['workbench_over_floor']:.2f} | "
               f"vanilla / floor {r['vanilla_over_floor']:.2f}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    import torch
-
-    from workbench.models import EMBEDDED_MODEL, resolve_precision
-
-    p = argparse.ArgumentParser(prog="workbench bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=3, help="measured steps per path and setting (after warm-up)")
-    p.add_argument("--warmup", type=int, default=1, help="unmeasured steps per path first")
-    p.add_argument("--settings", default="demo,long,wide", help=f"comma-separated, from {', '.join(SETTINGS)}")
-    p.add_argument("--model", default=EMBEDDED_MODEL, help="as in workbench train; random-0.5b for GPU timing")
-    p.add_argument("--precision", default="auto")
-    p.add_argument("--quantization", default="auto")
-    p.add_argument("--task", default="chain_sum", help="task the prompts come from (as in workbench train)")
-    p.add_argument("--fixed_length", action="store_true", help="force every rollout to max length (random models)")
-    p.add_argument("--output", help="write the results as JSON here")
-    a = p.parse_args(argv)
-    unknown = [s for s in a.settings.split(",") if s not in SETTINGS]
-    if unknown:
-        p.error(f"unknown setting(s) {unknown}; valid choices: {', '.join(SETTINGS)}")
-    precision = resolve_precision(a.precision, a.quantization)
-    if precision.device == "cpu":
-        torch.set_num_threads(os.cpu_count() or 1)
-    rate = matmul_flops_per_s(precision.device, precision.torch_dtype)
-    print(f"matmul rate ({precision.device}, {precision.dtype}): {rate / 1e9:.1f} GFLOP/s")
-    results = []
-    for name in a.settings.split(","):
-        print(f"setting {name} {SETTINGS[name]}")
-        results.append(run_setting(name, SETTINGS[name], a.model, precision, a.steps, a.warmup, rate,
-                                   a.fixed_length, a.task))
-    print_table(results, rate)
-    if a.output:
-        meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                "gpu": torch.cuda.get_device_name() if precision.device == "cuda" else None}
-        with open(a.output, "w") as f:
-            json.dump({"matmul_flops_per_s": rate, "machine": meta, "settings": results}, f, indent=1)
-        print(f"\nwrote {a.output}")
-    return 0

@@ -6,7 +6,7 @@ Fig. 1) and saw them rise during RL ("wait" sharply, the "aha moment"). Gandhi e
 traces (``BEHAVIOURS``): verification, backtracking, subgoal setting and backward chaining. This
 module counts both, cheaply enough to run on every rollout as it is logged:
 
-    from workbench import traces
+    from workbench.analysis import traces
     rec["traces"] = traces.tag(rec["completion"], prompt=rec["prompt"])   # stored in rollouts.jsonl
     curves = traces.step_curves(run.rollouts())        # one dict per step: rates, shares
     events = traces.aha_events(run.rollouts())         # first step each one rises above step 1
@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from workbench.errors import WorkbenchError
-from workbench.rewards.extract import completion_text  # TRL's str or chat-message completions
+from workbench.rewards.extract import completion_text, split_think_answer  # noqa: F401 (part of this module's API)
 
 REFLECTIVE_TERMS: tuple[str, ...] = ("wait", "mistake", "however", "but", "retry", "error", "verify", "wrong", "evaluate", "check")
 BEHAVIOURS: tuple[str, ...] = ("verification", "backtracking", "subgoal_setting", "backward_chaining")
@@ -263,36 +263,7 @@ def _detect(text: str, low: str, flags: int, language: str) -> list[Match]:
     return matches
 
 
-_THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
-_ANSWER_BLOCK = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-# Mirrors workbench.rewards.rules.FormatReward (a test keeps them in agreement), without importing it.
-_TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 _TAG = re.compile(r"</?(?:think|answer)>")
-_STRICT_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
-
-
-def split_think_answer(text: str) -> dict:
-    """{"think", "answer", "format_ok"} of a completion.
-
-    think: the contents of all <think>...</think> blocks, stripped, joined by a blank line; failing
-    a complete block, the text before a lone "</think>" (the prompt opened the tag) or after a lone
-    "<think>" up to "<answer>" (a truncated trace); None when there is no think tag.
-    answer: the contents of the LAST <answer>...</answer> pair, stripped (as the accuracy reward
-    reads it); None without one. format_ok: the strict R1 format, exactly as the format reward.
-    """
-    text = completion_text(text)
-    blocks = _THINK_BLOCK.findall(text)
-    if blocks:
-        think = "\n\n".join(b.strip() for b in blocks)
-    elif "</think>" in text:
-        think = text[: text.index("</think>")].strip()
-    elif "<think>" in text:
-        think = text[text.index("<think>") + len("<think>"):].split("<answer>")[0].strip()
-    else:
-        think = None
-    answers = _ANSWER_BLOCK.findall(text)
-    format_ok = all(text.count(t) == 1 for t in _TAGS) and bool(_STRICT_FORMAT.match(text))
-    return {"think": think, "answer": answers[-1].strip() if answers else None, "format_ok": format_ok}
 
 
 @lru_cache(maxsize=512)

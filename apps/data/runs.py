@@ -1,0 +1,232 @@
+"""Reading runs for the app: ``RunData`` (a run's records, read incrementally through
+``workbench.runlog``), ``RunStore`` (every run under a runs root), and the run table and status line."""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from pathlib import Path
+
+from workbench import runlog
+from workbench.analysis import traces
+from workbench.runlog import RunDirError
+
+FILES = (runlog.EVENTS, runlog.METRICS, runlog.ROLLOUTS)
+RUN_COLUMNS = ["run", "status", "step", "elapsed", "ETA", "last reward", "held-out acc. before → after", "bad lines"]
+
+
+class RunData:
+    """A run's records, kept in memory and extended incrementally (files are append-only).
+
+    ``version`` increases whenever new records arrive, so callers can skip re-rendering.
+    ``corrupt`` counts complete lines that were not JSON; ``partial`` the bytes of a last line
+    without its newline (still being written, or cut off if the run is over).
+    """
+
+    def __init__(self, run: runlog.Run):
+        self.run = run
+        self.records: dict[str, list[dict]] = {f: [] for f in FILES}
+        self.offsets = dict.fromkeys(FILES, 0)
+        self.corrupt = dict.fromkeys(FILES, 0)
+        self.partial = dict.fromkeys(FILES, 0)
+        self.version = 0
+        self._status: tuple | None = None
+        self._derived: dict[str, tuple[int, object]] = {}
+        self._tags: list[dict] = []  # traces.tag of each rollout, in order (see tagged)
+        self._lock = threading.RLock()
+
+    name = property(lambda self: self.run.name)
+    events = property(lambda self: self.records[runlog.EVENTS])
+    metrics = property(lambda self: self.records[runlog.METRICS])
+    rollouts = property(lambda self: self.records[runlog.ROLLOUTS])
+
+    def refresh(self, files=FILES) -> bool:
+        """Read what was appended since the last call; True when anything new arrived."""
+        changed = False
+        with self._lock:
+            for name in files:
+                try:
+                    path = self.run.file(name)
+                except RunDirError:  # a link out of the run directory: read nothing from it
+                    continue
+                size = path.stat().st_size if path.exists() else 0
+                if size < self.offsets[name]:  # the file was replaced or cut: read it again
+                    self.records[name], self.offsets[name], self.corrupt[name] = [], 0, 0
+                    self._tags, self._derived = [], {}
+                    changed = True
+                new, offset, bad = runlog.read_jsonl(path, self.offsets[name])
+                self.records[name].extend(new)
+                self.corrupt[name] += bad
+                self.offsets[name], self.partial[name] = offset, size - offset
+                changed |= bool(new or bad)
+            if changed:
+                self.version += 1
+        return changed
+
+    def config(self) -> dict:
+        try:
+            return self.run.config()
+        except Exception:  # a config.yaml cut mid-write: show the run anyway
+            return {}
+
+    def status(self) -> str:
+        # A finished or crashed run stays so until its events file changes; only a live one
+        # needs Run.status()'s process check on every refresh.
+        key = (self.offsets[runlog.EVENTS], self.corrupt[runlog.EVENTS])
+        if self._status and self._status[0] == key and self._status[1] in ("finished", "crashed"):
+            return self._status[1]
+        status = self.run.status()
+        self._status = (key, status)
+        return status
+
+    def tags(self) -> list[dict]:
+        """The trace summary (``traces.tag``) of every rollout, in order, computed once per rollout as
+        rollouts arrive; a record that carries its own "traces" of the current pattern version is trusted."""
+        with self._lock:
+            for r in self.rollouts[len(self._tags):]:
+                t = r.get("traces")
+                ok = isinstance(t, dict) and t.get("version") == traces.VERSION
+                self._tags.append(t if ok else traces.tag(r.get("completion") or "", r.get("prompt")))
+            return self._tags
+
+    def derived(self, key: str, compute):
+        """``compute(self)``, cached until new records arrive."""
+        with self._lock:
+            hit = self._derived.get(key)
+            if hit is None or hit[0] != self.version:
+                hit = self._derived[key] = (self.version, compute(self))
+            return hit[1]
+
+
+class RunStore:
+    """Every run under one runs root, shared by all browser sessions of the app."""
+
+    def __init__(self, runs_root: str | Path):
+        self.root = Path(runs_root)
+        self._runs: dict[Path, RunData] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        """Run names, oldest first (the newest is the one a newcomer wants)."""
+        return [r.name for r in runlog.list_runs(self.root)]
+
+    def get(self, name: str, files=FILES) -> RunData:
+        """The run called ``name``, refreshed; RunDirError for a bad or missing name."""
+        run = runlog.Run.open(self.root, name)
+        with self._lock:
+            data = self._runs.get(run.path)
+            if data is None:
+                data = self._runs[run.path] = RunData(run)
+        data.refresh(files)
+        return data
+
+
+# --- Summaries -----------------------------------------------------------------------------------
+
+
+def fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return "–"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}h {m:02d}m" if h else (f"{m}m {sec:02d}s" if m else f"{sec}s")
+
+
+def pct(x) -> str:
+    return "–" if x is None else f"{100 * x:.1f}%"
+
+
+def summary(data: RunData) -> dict:
+    """Status, progress and timing of a run: what the run table and status line show."""
+    cfg = data.config()
+    events, metrics = data.events, data.metrics
+    status = data.status()
+    step = max((m.get("step") or 0 for m in metrics), default=0)
+    max_steps = cfg.get("max_steps")
+    start = next((e for e in events if e.get("event") == "start"), None)
+    end = next((e for e in reversed(events) if e.get("event") == "end"), None)
+    if isinstance(max_steps, int) and max_steps <= 0:  # an SFT stage whose epochs decide its length
+        epoch = next((m.get("epoch") for m in reversed(metrics) if m.get("epoch")), None)
+        if end is not None and isinstance(end.get("steps"), int):
+            max_steps = end["steps"]
+        elif isinstance(epoch, (int, float)) and isinstance(cfg.get("epochs"), (int, float)) and step:
+            max_steps = round(step / epoch * cfg["epochs"])
+        else:
+            max_steps = None
+    if end is not None and isinstance(end.get("seconds"), (int, float)):
+        elapsed = end["seconds"]
+    elif start is not None and isinstance(start.get("time"), (int, float)):
+        last = max([e.get("time") or 0 for e in events] + [m.get("time") or 0 for m in metrics])
+        elapsed = (time.time() if status == "running" else last) - start["time"]
+    else:
+        elapsed = None
+    step_times = [m["step_seconds"] for m in metrics if isinstance(m.get("step_seconds"), (int, float))]
+    eta = 0.0 if status == "finished" else None
+    if status == "running" and step_times and isinstance(max_steps, int):
+        eta = sum(step_times) / len(step_times) * max(0, max_steps - step)
+    evals = {e.get("phase"): e for e in events if e.get("event") == "eval"}
+    rewards = [m.get("reward_mean") for m in metrics if m.get("reward_mean") is not None]
+    return {
+        "name": data.name, "status": status, "step": step, "max_steps": max_steps,
+        "elapsed": elapsed, "eta": eta, "rollouts": len(data.rollouts),
+        "last_reward": rewards[-1] if rewards else None,
+        "before": (evals.get("before") or {}).get("accuracy"), "after": (evals.get("after") or {}).get("accuracy"),
+        "corrupt": sum(data.corrupt.values()),
+        # A last line with no newline in a run that is over will never be completed.
+        "partial": sum(data.partial.values()) if status != "running" else 0,
+        "error": next((e.get("error") for e in reversed(events) if e.get("event") == "error"
+                       and e.get("where") == "train"), None),
+        "model": cfg.get("model"), "task": cfg.get("task"),
+    }
+
+
+def run_table(store: RunStore) -> list[list]:
+    """One row per run (columns ``RUN_COLUMNS``), newest first."""
+    rows = []
+    for name in reversed(store.names()):
+        try:
+            s = summary(store.get(name, files=(runlog.EVENTS, runlog.METRICS)))
+        except Exception as e:  # one unreadable run (a missing dir, a hand-edited file) must not blank the table
+            rows.append([name, f"unreadable: {e}", "", "", "", "", "", ""])
+            continue
+        rows.append([
+            name, s["status"], f"{s['step']}/{s['max_steps'] or '?'}", fmt_seconds(s["elapsed"]),
+            fmt_seconds(s["eta"]) if s["status"] == "running" else "–",
+            "–" if s["last_reward"] is None else f"{s['last_reward']:.3f}",
+            f"{pct(s['before'])} → {pct(s['after'])}", s["corrupt"] + (1 if s["partial"] else 0),
+        ])
+    return rows
+
+
+KNOWN_STATUSES = ("running", "finished", "crashed", "empty")
+
+
+def status_html(s: dict) -> str:
+    """The status line of the selected run; the text "step N" is what tests watch grow."""
+    # Every value here comes from files a run directory holds, which may be copied from anywhere.
+    status = s["status"] if s["status"] in KNOWN_STATUSES else "unknown"
+    parts = [f"<b>{html.escape(s['name'])}</b>", f'<span class="wb-status wb-{status}">{status}</span>',
+             f"step {html.escape(str(s['step']))}/{html.escape(str(s['max_steps'] or '?'))}",
+             f"elapsed {fmt_seconds(s['elapsed'])}"]
+    if s["status"] == "running":
+        parts.append("ETA " + (fmt_seconds(s["eta"]) if s["eta"] is not None else "after the first step"))
+    parts.append(f"{s['rollouts']} rollouts")
+    if s["before"] is not None or s["after"] is not None:
+        parts.append(f"held-out accuracy {pct(s['before'])} → {pct(s['after'])}")
+    parts.append(f"{html.escape(str(s['model']))} on {html.escape(str(s['task']))}")
+    out = " · ".join(parts)
+    warnings = [f"{s['corrupt']} corrupt line(s) skipped"] if s["corrupt"] else []
+    if s["partial"]:
+        warnings.append("an incomplete last line was ignored (the run ended while writing it)")
+    if s["error"]:
+        warnings.append("training error: " + html.escape(str(s["error"])[:300]))
+    if warnings:
+        out += '<div class="wb-warn">' + "; ".join(warnings) + "</div>"
+    return f'<div class="wb-statusline">{out}</div>'
+
+
+def message_html(text: str, kind: str = "info") -> str:
+    """A boxed message (kind: info, warn, error) for empty or bad states."""
+    return f'<div class="wb-msg wb-msg-{kind}">{html.escape(text)}</div>'

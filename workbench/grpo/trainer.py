@@ -1,0 +1,183 @@
+"""GRPO training: config -> task -> model -> rewards -> trainer -> evaluate -> train -> evaluate -> save.
+
+Run it as ``workbench train --config configs/demo.yaml`` or ``workbench.train(WorkbenchConfig(...))``.
+The trainer is TRL's GRPOTrainer; the subclass here only *observes*: it records every rollout with
+its rewards and advantage into the run directory, and times generation. The loss is TRL's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from workbench.config import WorkbenchConfig, to_grpo_config
+from workbench.lifecycle import Stage, TrainResult, make_runlog_callback
+from workbench.runlog import RunWriter
+
+
+def build_dataset(task, n_prompts: int, template: str, tokenizer):
+    """The GRPO train set: ``n_prompts`` train-split items of ``task`` as a ``datasets.Dataset`` with
+    columns prompt (rendered with ``template``), prompt_id, question, answer and metadata (JSON)."""
+    from datasets import Dataset
+
+    from workbench.templates import render_prompt
+
+    items = task.items("train", n_prompts)
+    return Dataset.from_list([{
+        "prompt": render_prompt(template, it["question"], tokenizer),
+        "prompt_id": it["id"],
+        "question": it["question"],
+        "answer": it["answer"],
+        "metadata": json.dumps(it["metadata"]),
+    } for it in items])
+
+
+def make_trainer_class():
+    """TRL's GRPOTrainer subclassed to log rollouts and take the fast step (workbench.grpo.fast).
+
+    Defined lazily so importing workbench.grpo.trainer does not import TRL."""
+    from contextlib import ExitStack
+
+    import torch
+    from trl import GRPOTrainer
+
+    from workbench.analysis import traces
+    from workbench.grpo.fast import inverse_cdf_sampling, merged_lora, shared_prefix_generation, shared_prefix_logps
+
+    class WorkbenchGRPOTrainer(GRPOTrainer):
+        """GRPOTrainer that logs each rollout (with per-reward values and advantage) to the run log."""
+
+        run_writer: RunWriter | None = None
+        shared_prefix: bool = True  # see workbench.grpo.fast
+        fast_generation: bool = True
+
+        def _generate(self, prompts):
+            start = time.perf_counter()
+            fast = self.fast_generation and not self.use_vllm
+            with ExitStack() as stack:
+                if fast:
+                    stack.enter_context(merged_lora(self.model))
+                    stack.enter_context(shared_prefix_generation(self.model))
+                    stack.enter_context(inverse_cdf_sampling())
+                result = super()._generate(prompts)
+            self._wb_generation = (time.perf_counter() - start, sum(len(ids) for ids in result[1]))
+            return result
+
+        def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
+                                               batch_size=None, compute_entropy=False, compute_aux_loss=False,
+                                               **multimodal):
+            if not self.shared_prefix or compute_aux_loss or any(v is not None for v in multimodal.values()):
+                return super()._get_per_token_logps_and_entropies(
+                    model, input_ids, attention_mask, logits_to_keep, batch_size=batch_size,
+                    compute_entropy=compute_entropy, compute_aux_loss=compute_aux_loss, **multimodal)
+            logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep,
+                                                   compute_entropy, self.accelerator.autocast())
+            return logps, entropies, None
+
+        def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+            rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+            self._wb_rewards = rewards  # (B, n_funcs), gathered across processes
+            return rewards
+
+        def _generate_and_score_completions(self, inputs):
+            output = super()._generate_and_score_completions(inputs)
+            if self.run_writer is not None and self.accelerator.is_main_process and self.model.training:
+                self._log_rollouts(inputs, output)
+            return output
+
+        def _log_rollouts(self, inputs, output):
+            rewards = self._wb_rewards.cpu()
+            weights = self.reward_weights.cpu()
+            ids, mask = output["completion_ids"].cpu(), output["completion_mask"].cpu()
+            advantages = output["advantages"].cpu().tolist()
+            eos = set(self.eos_token_ids) if hasattr(self, "eos_token_ids") else {self.processing_class.eos_token_id}
+            step, G = self.state.global_step + 1, self.num_generations
+            records = []
+            for i, x in enumerate(inputs):
+                n = int(mask[i].sum())
+                toks = ids[i, :n].tolist()
+                per_func = {name: (None if torch.isnan(rewards[i, k]) else float(rewards[i, k]))
+                            for k, name in enumerate(self.reward_func_names)}
+                total = float(torch.nansum(rewards[i] * weights))
+                completion = self.processing_class.decode(toks, skip_special_tokens=True)
+                records.append({
+                    "step": step, "prompt_id": x.get("prompt_id"), "prompt": x["prompt"], "answer": x.get("answer"),
+                    "group": i // G, "index": i % G, "completion": completion,
+                    "tokens": n, "truncated": not (toks and toks[-1] in eos),
+                    "rewards": per_func, "reward": total, "advantage": advantages[i],
+                    # Behaviour tags at logging time, so the app's curves are live (~50k rollouts/s).
+                    "traces": traces.tag(completion, prompt=x["prompt"]),
+                })
+            self.run_writer.rollouts(records)
+
+    return WorkbenchGRPOTrainer
+
+
+def grpo_record(logs: dict, trainer, callback) -> dict:
+    """metrics.jsonl's normalised names for a GRPO step (TRL's raw keys are kept beside them)."""
+    gen_s, gen_tokens = getattr(trainer, "_wb_generation", (None, None))
+    return {
+        "step": trainer.state.global_step,
+        "reward_mean": logs.get("reward"),
+        "reward_std": logs.get("reward_std"),
+        "accuracy": logs.get("rewards/accuracy/mean"),
+        "completion_length_mean": logs.get("completions/mean_length"),
+        "completion_length_max": logs.get("completions/max_length"),
+        "truncation_rate": logs.get("completions/clipped_ratio"),
+        "kl": logs.get("kl"),
+        "entropy": logs.get("entropy"),
+        "learning_rate": logs.get("learning_rate"),
+        "step_seconds": getattr(callback, "_step_seconds", None),
+        "generation_seconds": gen_s,
+        "generated_tokens": gen_tokens,
+        "generated_tokens_per_s": (gen_tokens / gen_s) if gen_s else None,
+    }
+
+
+def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_funcs: list | None = None,
+          run_info: dict | None = None, before: dict | None = None, **overrides) -> TrainResult:
+    """Run one GRPO experiment end to end and return where it was written and the held-out numbers.
+
+    ``reward_funcs`` adds your own reward functions (TRL's contract, weight 1.0) to the configured
+    ones, e.g. from a notebook; they are guarded like the built-in ones. ``run_info`` is added to
+    the run's start event (the pipeline records its name and stage there). ``before``: this model's
+    held-out result computed already (the pipeline passes the previous stage's "after", same items),
+    recorded instead of evaluating again.
+    """
+    from workbench.rewards import SafeReward, build_rewards
+
+    cfg = (cfg or WorkbenchConfig()).replace(**overrides) if overrides else (cfg or WorkbenchConfig())
+    stage = Stage(cfg, "grpo", run_info)
+    writer = stage.writer
+    try:
+        model, tokenizer = stage.load()
+        dataset = build_dataset(stage.task, cfg.max_steps * cfg.prompts_per_step, stage.template, tokenizer)
+
+        def on_reward_error(name, index, exc):
+            writer.event("error", where="reward", reward=name, index=index, error=repr(exc))
+
+        funcs, weights = build_rewards(cfg.rewards, stage.task, cfg.max_completion_length, on_error=on_reward_error)
+        for fn in reward_funcs or []:
+            funcs.append(SafeReward(fn, on_error=on_reward_error))
+            weights.append(1.0)
+        trainer_ref: list = []
+        trainer = make_trainer_class()(
+            model=model,
+            reward_funcs=funcs,
+            args=to_grpo_config(cfg, writer.path / "trainer", precision=stage.precision, reward_weights=weights,
+                                disable_tqdm=not progress),
+            train_dataset=dataset,
+            processing_class=tokenizer,
+            peft_config=stage.lora(),
+            callbacks=[make_runlog_callback(writer, trainer_ref, grpo_record, max_seconds=cfg.max_seconds)],
+        )
+        trainer_ref.append(trainer)
+        trainer.run_writer = writer
+        trainer.shared_prefix, trainer.fast_generation = cfg.shared_prefix, cfg.fast_generation
+        return stage.run(trainer, tokenizer, cfg.eval_max_new_tokens or cfg.max_completion_length, progress, before,
+                         train_prompts=len(dataset))
+    except BaseException as e:
+        stage.crashed(e)
+        raise
+    finally:
+        writer.close()
