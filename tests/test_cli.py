@@ -79,3 +79,13 @@ def test_a_run_prints_no_third_party_warnings_unless_verbose(tmp_path):
     # which is also what makes the quiet run's check above able to fail.
     loud = _run_cli(TINY_RUN + ["--verbose"], tmp_path)
     assert "FutureWarning" in loud and "run directory:" in loud
+
+
+def test_demo_verb_runs_end_to_end_without_the_app(capsys, tmp_path):
+    # The demo's own code path (its flags, run naming, the result lines), on the tiny model.
+    assert main(["demo", "--no_app", "--model", "tiny-random", "--max_steps", "1", "--num_generations", "2",
+                 "--per_device_train_batch_size", "4", "--max_completion_length", "4", "--eval_items", "2",
+                 "--runs_root", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("workbench demo: GRPO on tiny-random") and "held-out accuracy" in out
+    assert len(list((tmp_path / "runs").iterdir())) == 1

@@ -56,7 +56,8 @@ def cmd_demo(argv: list[str]) -> int:
     """``workbench demo``: GRPO on the embedded model, watched live in the app unless --no_app."""
     # The demo is the config defaults (configs/demo.yaml spells them out); flags still override.
     from workbench.config import parse_cli
-    from workbench.grpo.trainer import default_run_name, train
+    from workbench.grpo.trainer import train
+    from workbench.lifecycle import default_run_name
 
     argv, app, app_port = pop_app_flags(argv)
     cfg = parse_cli(argv)
