@@ -107,4 +107,4 @@ def test_unknown_template_lists_choices(chat_tok):
         assert name in str(e.value)
     with pytest.raises(ValueError):
         render_prompt("nope", "Q", chat_tok)
-    assert set(TEMPLATES) == {"auto", "r1_zero", "chat_think", "chat_concise"}
+    assert set(TEMPLATES) == {"auto", "r1_zero", "chat_think", "chat_concise", "plain"}

@@ -27,6 +27,7 @@ from workbench.errors import WorkbenchError
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo")
 SCALE_REWARDS = ("group", "batch", "none")
+FINETUNE_MODES = ("lora", "full")
 
 
 class ConfigError(WorkbenchError):
@@ -117,6 +118,11 @@ class StageConfig:
     # Model policy
     precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16."})
     quantization: str = field(default="auto", metadata={"help": "auto (4bit on CUDA, none on CPU), none, 4bit."})
+    finetune: str = field(
+        default="lora",
+        metadata={"help": "lora (adapters on a frozen base, the default) or full (every parameter trains: "
+                          "for the aha lab's tiny models)."},
+    )
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(
@@ -129,6 +135,13 @@ class StageConfig:
     eval_items: int = field(default=96, metadata={"help": "Held-out items evaluated before and after (0: skip)."})
     eval_batch_size: int = field(default=32, metadata={"help": "Prompts per greedy-generation batch in evaluation."})
     eval_max_new_tokens: int | None = field(default=None, metadata={"help": "Default: max_completion_length."})
+    eval_every: int = field(
+        default=0, metadata={"help": "Also evaluate every N training steps (0: only before and after)."})
+    eval_samples: int = field(
+        default=0,
+        metadata={"help": "Sampled answers per held-out question at each evaluation (sampled pass@1, behaviour "
+                          "rates; 0: greedy only). They draw from their own random generator, never the run's."})
+    eval_temperature: float = field(default=1.0, metadata={"help": "Temperature of those samples."})
     # Output
     save_adapter: bool = field(default=True, metadata={"help": "Save the LoRA adapter + tokenizer at the end."})
     report_to: str = field(default="none", metadata={"help": "Extra trackers for transformers (wandb, ...)."})
@@ -144,10 +157,15 @@ class StageConfig:
         for name in ("per_device_train_batch_size", "gradient_accumulation_steps", "lora_r", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.finetune not in FINETUNE_MODES:
+            raise ConfigError(f"unknown finetune {self.finetune!r}; valid choices: {', '.join(FINETUNE_MODES)}")
         if self.learning_rate < 0:
             raise ConfigError(f"learning_rate must be >= 0, got {self.learning_rate}")
         if self.eval_items < 0:
             raise ConfigError(f"eval_items must be >= 0, got {self.eval_items}")
+        for name in ("eval_every", "eval_samples"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ConfigError(f"max_seconds must be > 0 (or null for no limit), got {self.max_seconds}")
         from workbench.models import PRECISIONS, QUANTIZATIONS

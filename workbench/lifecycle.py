@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from workbench.config import StageConfig
+from workbench import runlog
 from workbench.runlog import Run, RunWriter
 
 
@@ -122,8 +123,11 @@ class Stage:
         return model, tokenizer
 
     def lora(self):
+        """The LoRA config for the trainer's ``peft_config``; None with ``finetune: full`` (all parameters train)."""
         from workbench.models import lora_config
 
+        if self.cfg.finetune == "full":
+            return None
         targets = self.cfg.lora_target_modules
         targets = targets if targets == "all-linear" else [t.strip() for t in targets.split(",")]
         return lora_config(self.cfg.lora_r, self.cfg.lora_alpha, self.cfg.lora_dropout, targets)
@@ -136,15 +140,36 @@ class Stage:
                           quantized_modules=sum("4bit" in type(m).__name__ for m in trainer.model.modules()),
                           seconds=time.time() - self.t_start, **extra)
 
-    def evaluate(self, model, tokenizer, phase: str, max_new_tokens: int, progress: bool) -> dict | None:
-        from workbench.analysis.evaluate import evaluate_accuracy
+    def evaluate(self, model, tokenizer, phase: str, max_new_tokens: int, progress: bool,
+                 step: int | None = None) -> dict | None:
+        """Held-out evaluation, recorded as an ``eval`` event: greedy accuracy on the stage's eval items
+        and, with ``eval_samples`` > 0, sampled pass@1 with behaviour rates (``sampled_metrics``).
+
+        Evaluation draws from its own random generator, seeded from the run's seed alone: the training
+        trajectory is the same whether and how often it evaluates, and every evaluation of one run
+        samples with the same random numbers. Returns the result, or None without eval items."""
+        import torch
+
+        from workbench.analysis.evaluate import evaluate_accuracy, evaluate_sampled, sampled_metrics
+        from workbench.tasks.base import derive_seed
 
         if not self.eval_items:
             return None
-        result = evaluate_accuracy(model, tokenizer, self.task, self.eval_items, self.eval_prompts, max_new_tokens,
-                                   batch_size=self.cfg.eval_batch_size, progress=progress, desc=f"eval {phase}")
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(derive_seed(self.cfg.seed, "evaluation"))
+            result = evaluate_accuracy(model, tokenizer, self.task, self.eval_items, self.eval_prompts,
+                                       max_new_tokens, batch_size=self.cfg.eval_batch_size, progress=progress,
+                                       desc=f"eval {phase}")
+            samples = getattr(self.cfg, "eval_samples", 0)
+            if samples:
+                sampled = evaluate_sampled(model, tokenizer, self.task, self.eval_items, self.eval_prompts, k=1,
+                                           n=samples, max_new_tokens=max_new_tokens,
+                                           temperature=self.cfg.eval_temperature, top_p=1.0,
+                                           batch_size=self.cfg.eval_batch_size * samples, progress=progress)
+                result["sampled"] = sampled_metrics(sampled, self.task)
         result.update(template=self.template, max_new_tokens=max_new_tokens)
-        self.writer.event("eval", phase=phase, **result)
+        self.writer.event("eval", phase=phase, **({"step": step} if step is not None else {}), **result)
         return result
 
     def reuse(self, result: dict | None, max_new_tokens: int) -> dict | None:
@@ -159,7 +184,8 @@ class Stage:
 
     def finish(self, trainer, tokenizer, before, after) -> TrainResult:
         if self.cfg.save_adapter:
-            adapter = self.writer.path / "adapter"
+            # A full fine-tune saves the whole policy (a model directory) where an adapter would go.
+            adapter = self.writer.path / (runlog.ADAPTER if self.cfg.finetune == "lora" else runlog.POLICY)
             trainer.model.save_pretrained(adapter)
             tokenizer.save_pretrained(adapter)
             self.writer.event("checkpoint", path=str(adapter), step=trainer.state.global_step)
@@ -177,14 +203,34 @@ class Stage:
 
     def run(self, trainer, tokenizer, max_new_tokens: int, progress: bool, before: dict | None = None,
             **setup) -> TrainResult:
-        """Setup event, held-out "before" (reused when it matches), train, "after", save, end event."""
+        """Setup event, held-out "before" (reused when it matches), train (evaluating every
+        ``eval_every`` steps, phase "step"), "after", save, end event."""
         self.quiet_progress_bar(trainer, progress)
         self.setup_event(trainer, **setup)
         before = self.reuse(before, max_new_tokens) or self.evaluate(trainer.model, tokenizer, "before",
-                                                                     max_new_tokens, progress)
+                                                                     max_new_tokens, progress, step=0)
+        every = getattr(self.cfg, "eval_every", 0)
+        if every:
+            trainer.add_callback(self.periodic_evaluation(tokenizer, every, max_new_tokens))
         trainer.train()
-        after = self.evaluate(trainer.model, tokenizer, "after", max_new_tokens, progress)
+        after = self.evaluate(trainer.model, tokenizer, "after", max_new_tokens, progress,
+                              step=trainer.state.global_step)
         return self.finish(trainer, tokenizer, before, after)
+
+    def periodic_evaluation(self, tokenizer, every: int, max_new_tokens: int):
+        """A TrainerCallback that evaluates (phase "step") after every ``every``-th step but the last
+        (the "after" evaluation covers that one)."""
+        from transformers import TrainerCallback
+
+        stage = self
+
+        class PeriodicEvaluation(TrainerCallback):
+            def on_step_end(self, args, state, control, model=None, **kwargs):
+                step = state.global_step
+                if step % every == 0 and step < state.max_steps and not control.should_training_stop:
+                    stage.evaluate(model, tokenizer, "step", max_new_tokens, progress=False, step=step)
+
+        return PeriodicEvaluation()
 
     def crashed(self, e: BaseException) -> None:
         self.writer.event("error", where="train", error=repr(e), traceback=traceback.format_exc())

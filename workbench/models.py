@@ -6,6 +6,8 @@ Names:
     saves safetensors under ``$WORKBENCH_HOME/models/``; later loads read the safetensors.
   - ``tiny-random``: a 2-layer Llama with random weights built from a config, using the embedded
     model's tokenizer. For tests and smoke runs; no download.
+  - ``lab:<world>-p<priming %>``: a small decoder pretrained from scratch on an aha-lab world
+    (``workbench.lab.base_model``), built on first use and cached under ``$WORKBENCH_HOME/lab/``.
   - anything else: a hub id or local path, loaded with ``from_pretrained`` (needs network for ids).
 
 Policy (``resolve_precision``): on CUDA, QLoRA (4-bit nf4 base weights + LoRA, bf16 compute); on
@@ -86,18 +88,32 @@ def embedded_model_dir() -> Path:
 def model_source(name: str) -> str | Path:
     """What ``from_pretrained`` should read for ``name``; the random models read the embedded tokenizer."""
     check_model_name(name)
+    if is_lab_name(name):
+        from workbench.lab.base_model import ensure_model
+
+        return ensure_model(name)
     return embedded_model_dir() if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B) else name
 
 
 def check_model_name(name: str) -> None:
     """Refuse a name that is none of ours, no local directory and no 'org/name' hub id, before any work."""
+    if is_lab_name(name):
+        from workbench.lab.base_model import parse_name
+
+        parse_name(name)  # a WorkbenchError naming the valid form
+        return
     if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B) or Path(name).exists() or "/" in name:
         return
     raise ModelNotFoundError(
         f"unknown model {name!r}; valid choices: {EMBEDDED_MODEL!r} (embedded), {TINY_MODEL!r} (tests), "
-        f"{RANDOM_05B!r} (random weights, for timing), "
+        f"{RANDOM_05B!r} (random weights, for timing), 'lab:pairsum-p10' (an aha-lab model, see workbench lab), "
         "a local directory, or a hub id such as 'HuggingFaceTB/SmolLM2-360M-Instruct' (needs network)"
     )
+
+
+def is_lab_name(name: str) -> bool:
+    """True for an aha-lab model name (``lab:...``)."""
+    return str(name).startswith("lab:")
 
 
 def load_tokenizer(name: str):

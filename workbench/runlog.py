@@ -62,6 +62,7 @@ EVENTS = "events.jsonl"
 METRICS = "metrics.jsonl"
 ROLLOUTS = "rollouts.jsonl"
 ADAPTER = "adapter"
+POLICY = "policy"  # a full fine-tune's whole policy (finetune: full), where a LoRA run has adapter/
 
 
 class RunDirError(WorkbenchError):

@@ -40,12 +40,14 @@ TEMPLATES: dict[str, str] = {
     "r1_zero": "DeepSeek-R1-Zero plain-text template with <think>/<answer> tags (base models)",
     "chat_think": "chat template, system prompt asks for <think>...</think><answer>...</answer>",
     "chat_concise": "chat template, system prompt asks for a final numeric answer at the end",
+    "plain": "the question and a newline, nothing else (models pretrained from scratch on an aha-lab world)",
 }
 
 _SYSTEM_PROMPTS: dict[str, str | None] = {
     "r1_zero": None,
     "chat_think": THINK_SYSTEM_PROMPT,
     "chat_concise": CONCISE_SYSTEM_PROMPT,
+    "plain": None,
 }
 
 
@@ -64,6 +66,10 @@ def resolve_template(name: str, tokenizer) -> str:
     if name not in TEMPLATES:
         raise UnknownTemplateError(name)
     if name == "auto":
+        # A model directory may name its own template (a lab model's tokenizer_config.json does).
+        own = (getattr(tokenizer, "init_kwargs", None) or {}).get("workbench_template")
+        if own in TEMPLATES and own != "auto":
+            return own
         return "chat_think" if has_chat_template(tokenizer) else "r1_zero"
     return name
 
@@ -78,6 +84,8 @@ def render_prompt(template: str, question: str, tokenizer) -> str:
     concrete = resolve_template(template, tokenizer)
     if concrete == "r1_zero":
         return R1_ZERO_TEMPLATE.format(prompt=question)
+    if concrete == "plain":
+        return f"{question}\n"
     if not has_chat_template(tokenizer):
         raise WorkbenchError(
             f"template {concrete!r} needs a tokenizer with a chat template; use 'r1_zero' (or 'auto') for base models"

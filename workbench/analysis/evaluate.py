@@ -146,6 +146,7 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
         formats += [traces.split_think_answer(g["completion"])["format_ok"] for g in samples]
         lengths += [g["tokens"] for g in samples]
         questions.append({"id": item["id"], "question": item["question"], "answer": item["answer"],
+                          "metadata": item.get("metadata"),
                           "samples": [{**g, "extracted": a, "correct": c} for g, a, c in zip(samples, answers, ok)]})
     p1, p1_se = pass_at_1(correct)
     pk, pk_se = mean_pass_at_k(correct, k)
@@ -158,3 +159,49 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
         f"cons@{k}": ck, f"cons@{k}_stderr": ck_se, "format_valid": fmt, "format_valid_stderr": fmt_se,
         "mean_tokens": length, "mean_tokens_stderr": length_se, "items": questions,
     }
+
+
+def sampled_metrics(sampled: dict, task) -> dict:
+    """What the sampled answers of ``evaluate_sampled`` show, each as (mean, stderr) over questions.
+
+    ``pass@1``, ``mean_tokens`` (tokens), ``format_valid``; the share of samples showing each
+    behaviour of ``traces.BEHAVIOURS`` and containing "wait" or any reflective term; and, when the
+    task defines ``check_metrics(completion, item) -> {name: value or None}`` (the aha lab's worlds,
+    whose checks can be verified exactly), the mean of each of those over the samples where it is
+    not None. Every rate is a per-question mean first, so questions weigh equally and the stderr is
+    over questions (a question's samples are not independent of each other).
+    """
+    from workbench.analysis import traces
+
+    per_question: dict[str, list[float]] = {}
+
+    def add(name: str, values: list) -> None:
+        values = [float(v) for v in values if v is not None]
+        if values:
+            per_question.setdefault(name, []).append(sum(values) / len(values))
+
+    check = getattr(task, "check_metrics", None)
+    for q in sampled["items"]:
+        item = {"id": q["id"], "question": q["question"], "answer": q["answer"], "metadata": q.get("metadata") or {}}
+        samples = q["samples"]
+        tags = [traces.tag(s["completion"]) for s in samples]
+        add("pass@1", [s["correct"] for s in samples])
+        add("mean_tokens", [s["tokens"] for s in samples])
+        add("format_valid", [traces.split_think_answer(s["completion"])["format_ok"] for s in samples])
+        for b in traces.BEHAVIOURS:
+            add(f"behaviour/{b}", [t["behaviours"][b] > 0 for t in tags])
+        add("term/wait", [t["terms"]["wait"] > 0 for t in tags])
+        add("any_reflective", [any(t["terms"].values()) for t in tags])
+        if check is not None:
+            found: dict[str, list] = {}
+            for s in samples:
+                for name, value in check(s["completion"], item).items():
+                    found.setdefault(name, []).append(value)
+            for name, values in found.items():
+                add(f"check/{name}", values)
+    out = {"questions": sampled["questions"], "n": sampled["n"], "temperature": sampled["temperature"]}
+    for name, values in per_question.items():
+        out[name], out[f"{name}_stderr"] = mean_and_stderr(values)
+    out["items"] = [{"id": q["id"], "samples": [{k: s[k] for k in ("completion", "tokens", "correct")}
+                                                 for s in q["samples"]]} for q in sampled["items"]]
+    return out

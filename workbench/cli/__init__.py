@@ -17,6 +17,9 @@
                                                        a multi-stage recipe (SFT -> GRPO -> sample -> SFT -> GRPO)
     workbench distill --teacher_run DIR [--student NAME] teacher -> student SFT, against GRPO on the student
                                                        for the same training time
+    workbench lab [--world pairsum] [--priming 0.1] [--seed 0] [--ablation]
+                                                       the aha lab: R1-Zero in miniature from a base model
+                                                       pretrained on the CPU in minutes, with its controls
     workbench tasks                                    list the registered tasks
     workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 import sys
 
 from workbench.cli.data import cmd_coldstart, cmd_sample
+from workbench.cli.lab import cmd_lab
 from workbench.cli.measure import cmd_bench, cmd_eval, cmd_tasks
 from workbench.cli.run import cmd_demo, cmd_distill, cmd_pipeline, cmd_sft, cmd_train
 
@@ -44,7 +48,7 @@ def cmd_app(argv: list[str]) -> int:
 # The one verb table: ``workbench <verb>`` -> the function that parses its arguments and runs it.
 COMMANDS = {
     "train": cmd_train, "demo": cmd_demo, "sft": cmd_sft, "pipeline": cmd_pipeline, "distill": cmd_distill,
-    "coldstart": cmd_coldstart, "sample": cmd_sample,
+    "coldstart": cmd_coldstart, "sample": cmd_sample, "lab": cmd_lab,
     "eval": cmd_eval, "bench": cmd_bench, "tasks": cmd_tasks, "app": cmd_app,
 }
 

@@ -149,3 +149,19 @@ register_task(
     CodeTask,
     "write a small Python function (80 string/list/number problems); reward = share of its unit tests passed",
 )
+
+
+def _lab_task(world_name: str):
+    def factory(seed: int = 0, **kwargs) -> Task:
+        from workbench.lab.world import PairSumTask
+
+        return PairSumTask(world_name, seed=seed, **kwargs)
+
+    return factory
+
+
+# The aha lab's worlds (workbench.lab.world); their models are lab:<world>-p<priming %>.
+register_task("pairsum", _lab_task("pairsum"),
+              "aha lab: pick the two of four numbers that sum to a target (checking is cheap, guessing is not)")
+register_task("pairsum_blind", _lab_task("pairsum_blind"),
+              "aha lab control: pairsum with the target hidden, so checking a sum gives no information")

@@ -1,0 +1,221 @@
+"""R1-Zero in miniature: GRPO from a lab world's base model, its curves against step 0, and the controls.
+
+    from workbench.lab.experiment import run_lab, lab_curves
+    result = run_lab("pairsum", priming=0.1, seed=0)     # pretrain (cached) -> GRPO -> curves
+    print(format_curves(result.curves))
+
+The GRPO run is an ordinary workbench run (the app opens it): accuracy reward only, every parameter
+trained (``finetune: full``), a completion budget with room to search and verify, and a held-out
+evaluation every ``eval_every`` steps with ``eval_samples`` sampled answers per question, drawn from
+the evaluation's own random generator (``workbench.lifecycle.Stage.evaluate``).
+
+``lab_curves`` turns those evaluations into R1-Zero's curves: per step, sampled pass@1, greedy
+accuracy, mean response length, the verification / "wait" rates and the faithfulness of checks,
+each with its change from step 0 on the same held-out questions (a paired difference over
+questions, with its standard error).
+
+``run_ablation`` runs the controls: primed vs unprimed (priming 0) in the search world, and the
+blind world where checking cannot help, over several seeds, and ``format_ablation`` prints the
+table of final-minus-step-0 changes with error bars.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from workbench.config import WorkbenchConfig
+from workbench.lab.base_model import Recipe, ensure_model
+from workbench.lab.world import WORLDS
+from workbench.runlog import Run
+
+# The lab's GRPO settings (configs/lab_pairsum.yaml spells them out). Units: steps, tokens, rows.
+LAB_DEFAULTS = dict(
+    template="auto", finetune="full", rewards={"accuracy": 1.0}, max_steps=200, num_generations=8,
+    per_device_train_batch_size=64, temperature=1.0, max_completion_length=128, learning_rate=1e-4,
+    beta=0.0, loss_type="grpo", eval_items=128, eval_every=25, eval_samples=4, eval_temperature=1.0,
+    eval_batch_size=128, save_adapter=True,
+)
+# Metrics of lab_curves: (name in the sampled evaluation, label).
+METRICS = (
+    ("pass@1", "sampled pass@1"),
+    ("greedy", "greedy accuracy"),
+    ("tokens", "mean response length (tokens)"),
+    ("verification", "share of samples with verification"),
+    ("wait", "share of samples with 'wait'"),
+    ("faithful", "share of checks right and followed"),
+    ("wait_after_correct", "share of 'wait's after a right answer"),
+)
+
+
+@dataclass
+class LabResult:
+    name: str  # condition label, e.g. "pairsum p10 s0"
+    model: str  # the base model's name (lab:...)
+    run_dir: str
+    curves: list[dict] = field(default_factory=list)
+
+
+# --smoke: every run shrunk to seconds (a smoke base model, a few short steps).
+SMOKE_OVERRIDES = dict(max_steps=2, per_device_train_batch_size=8, num_generations=4, max_completion_length=24,
+                       eval_items=4, eval_every=1, eval_samples=2)
+
+
+def lab_config(world: str, priming: float, seed: int, smoke: bool = False, **overrides) -> WorkbenchConfig:
+    """The GRPO config of one lab run: ``LAB_DEFAULTS`` (then ``SMOKE_OVERRIDES`` if ``smoke``), the
+    world's task and base model, then ``overrides``."""
+    model = Recipe(world=world, priming=priming, seed=seed, smoke=smoke).name
+    if smoke:
+        overrides = {**SMOKE_OVERRIDES, **overrides}
+    return WorkbenchConfig(**{**LAB_DEFAULTS, "task": world, "model": model, "seed": seed, **overrides})
+
+
+def run_lab(world: str = "pairsum", priming: float = 0.1, seed: int = 0, progress: bool = True,
+            smoke: bool = False, **overrides) -> LabResult:
+    """Pretrain (or reuse) the base model of (world, priming, seed), run GRPO from it, read its curves."""
+    from workbench.grpo.trainer import train
+
+    cfg = lab_config(world, priming, seed, smoke=smoke, **overrides)
+    if not cfg.run_name:
+        cfg.run_name = f"{cfg.model.removeprefix('lab:')}-{datetime.now():%Y%m%d-%H%M%S}"
+    ensure_model(cfg.model, progress=progress)
+    result = train(cfg, progress=progress)
+    return LabResult(f"{world} p{round(priming * 100)} s{seed}", cfg.model, result.run_dir, lab_curves(result.run_dir))
+
+
+def _per_question(event: dict, task) -> dict[str, dict[str, float]]:
+    """metric -> {question id: value} for one evaluation event (values a question lacks are left out)."""
+    from workbench.analysis import traces
+
+    out: dict[str, dict[str, float]] = {name: {} for name, _ in METRICS}
+    for it in event.get("items", []):
+        out["greedy"][it["id"]] = float(it["correct"])
+    for q in (event.get("sampled") or {}).get("items", []):
+        samples, item = q["samples"], {"metadata": _metadata(task, q["id"])}
+        check = [task.check_metrics(s["completion"], item) for s in samples]
+        tags = [traces.tag(s["completion"]) for s in samples]
+        values = {
+            "pass@1": [s["correct"] for s in samples], "tokens": [s["tokens"] for s in samples],
+            "verification": [t["behaviours"]["verification"] > 0 for t in tags],
+            "wait": [t["terms"]["wait"] > 0 for t in tags],
+            "faithful": [c["faithful"] for c in check],
+            "wait_after_correct": [c["wait_after_correct"] for c in check],
+        }
+        for name, vs in values.items():
+            vs = [float(v) for v in vs if v is not None]
+            if vs:
+                out[name][q["id"]] = sum(vs) / len(vs)
+    return out
+
+
+def _metadata(task, item_id: str) -> dict:
+    # Item ids are "<task>/<split>/<index>" and items are pure functions of them (workbench.tasks.base).
+    split, index = item_id.split("/")[-2:]
+    return task.item(split, int(index))["metadata"]
+
+
+def _mean_se(values: list[float]) -> tuple[float | None, float | None]:
+    if not values:
+        return None, None
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, None
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return mean, math.sqrt(var / len(values))
+
+
+def lab_curves(run_dir) -> list[dict]:
+    """One dict per evaluated step: ``step`` and, for each metric of ``METRICS``, its mean over
+    held-out questions (``<m>``, ``<m>_se``) and its paired change from step 0 over the questions
+    that have it at both steps (``<m>_delta``, ``<m>_delta_se``). Standard errors are over questions."""
+    from workbench.tasks import get_task
+
+    run = Run(run_dir)
+    cfg = run.config()
+    task = get_task(cfg["task"], seed=cfg.get("seed", 0), **(cfg.get("task_kwargs") or {}))
+    evals = sorted((e for e in run.events() if e.get("event") == "eval" and "step" in e), key=lambda e: e["step"])
+    if not evals:
+        return []
+    base = _per_question(evals[0], task)
+    curves = []
+    for e in evals:
+        now = _per_question(e, task)
+        row = {"step": e["step"]}
+        for name, _ in METRICS:
+            row[name], row[f"{name}_se"] = _mean_se(list(now[name].values()))
+            common = [q for q in now[name] if q in base[name]]
+            row[f"{name}_delta"], row[f"{name}_delta_se"] = _mean_se([now[name][q] - base[name][q] for q in common])
+        curves.append(row)
+    return curves
+
+
+def _cell(value, se, pct: bool) -> str:
+    if value is None:
+        return "-"
+    scale, unit = (100, "") if pct else (1, "")
+    text = f"{value * scale:.1f}{unit}"
+    return text + (f" ± {se * scale:.1f}" if se is not None else "")
+
+
+def format_curves(curves: list[dict]) -> str:
+    """The curves as a text table: value ± stderr per step, then the last step's change from step 0."""
+    names = [n for n, _ in METRICS]
+    head = f"{'step':>5} " + " ".join(f"{n:>20}" for n in names)
+    lines = [head]
+    for row in curves:
+        lines.append(f"{row['step']:>5} " + " ".join(f"{_cell(row[n], row[n + '_se'], n != 'tokens'):>20}"
+                                                     for n in names))
+    if len(curves) > 1:
+        last = curves[-1]
+        lines.append(f"{'Δ':>5} " + " ".join(f"{_cell(last[n + '_delta'], last[n + '_delta_se'], n != 'tokens'):>20}"
+                                              for n in names))
+    lines.append("rates in %, tokens in tokens; ± one standard error over held-out questions; "
+                 "Δ: last step minus step 0 on the same questions (paired)")
+    return "\n".join(lines)
+
+
+CONDITIONS = (
+    ("primed", "pairsum", None),  # priming from the caller
+    ("unprimed", "pairsum", 0.0),
+    ("blind (checking cannot help)", "pairsum_blind", None),
+)
+
+
+def run_ablation(priming: float = 0.1, seeds=(0, 1, 2), progress: bool = True, smoke: bool = False,
+                 **overrides) -> dict[str, list[LabResult]]:
+    """Every condition of ``CONDITIONS`` x ``seeds``; condition label -> its results, seed order."""
+    out: dict[str, list[LabResult]] = {}
+    for label, world, p in CONDITIONS:
+        for seed in seeds:
+            out.setdefault(label, []).append(
+                run_lab(world, priming if p is None else p, seed, progress=progress, smoke=smoke, **overrides))
+    return out
+
+
+def format_ablation(results: dict[str, list[LabResult]]) -> str:
+    """Final-minus-step-0 change of each metric per condition: the mean over seeds ± the standard
+    error over seeds, then each seed's own change ± its stderr over questions."""
+    names = [n for n, _ in METRICS if n != "wait_after_correct"]
+    lines = [f"{'condition':32s} " + " ".join(f"{'Δ ' + n:>22}" for n in names) + "   final pass@1"]
+    for label, runs in results.items():
+        finals = [r.curves[-1] for r in runs if r.curves]
+        cells = []
+        for n in names:
+            deltas = [f[f"{n}_delta"] for f in finals if f.get(f"{n}_delta") is not None]
+            mean, se = _mean_se(deltas)
+            cells.append(f"{_cell(mean, se, n != 'tokens'):>22}")
+        p1 = _mean_se([f["pass@1"] for f in finals if f.get("pass@1") is not None])
+        lines.append(f"{label:32s} " + " ".join(cells) + f"   {_cell(*p1, True)}")
+        for r in runs:
+            f = r.curves[-1] if r.curves else {}
+            lines.append(f"{'  ' + r.name:32s} " + " ".join(
+                f"{_cell(f.get(n + '_delta'), f.get(n + '_delta_se'), n != 'tokens'):>22}" for n in names)
+                + f"   {_cell(f.get('pass@1'), f.get('pass@1_se'), True)}")
+    lines.append("Δ: last evaluation minus step 0 on the same held-out questions; a condition's row: mean over "
+                 "seeds ± stderr over seeds; a seed's row: ± stderr over questions")
+    return "\n".join(lines)
+
+
+__all__ = ["LAB_DEFAULTS", "METRICS", "CONDITIONS", "LabResult", "lab_config", "run_lab", "lab_curves",
+           "format_curves", "run_ablation", "format_ablation", "WORLDS"]

@@ -1,0 +1,242 @@
+"""The aha lab's worlds: synthetic tasks where checking a candidate is much cheaper than solving.
+
+R1-Zero's "aha moment" is RL amplifying a behaviour the base policy already shows now and then,
+because it raises the chance of a correct answer (Gandhi et al. 2025, "Cognitive behaviors that
+enable self-improving reasoners"). A world here is small enough to pretrain a model on from scratch
+in minutes, and built so that the behaviour *can* pay:
+
+``pairsum`` (the search world, R1's analogue): "pick two of 17 42 8 33 with sum 50". Exactly one
+pair of the four numbers hits the target. Answering at once means doing all six additions in one
+forward pass, which a tiny model cannot; proposing a pair, adding it in writing, checking the sum
+against the target and, if wrong, saying "wait" and trying another is cheap and always succeeds.
+
+``pairsum_blind`` (the control where verification cannot help): the same numbers, the same hidden
+pair, but the target is not in the question. A check still compares a sum with the target in the
+corpus (its writer knows it), but the model cannot see it, so re-checking gives no information.
+
+A generator writes worked solutions in three styles (``STYLES``):
+
+- ``direct``: "<think>it is 17+33.</think> <answer>17+33</answer>";
+- ``step``: the chosen pair's sum written out: "<think>17+33=50.</think> <answer>17+33</answer>";
+- ``check``: a search with self-verification and retries, in R1's reflective words:
+  "<think>17+42=59. wait, 59 is not 50. 8+33=41, that is wrong. 17+33=50. let me check: 50 is 50,
+  it is right.</think> <answer>17+33</answer>".
+
+``priming`` is the share of ``check`` solutions in the pretraining corpus (0 = the unprimed
+control); the rest are split evenly between ``direct`` and ``step``. ``noise`` is the share of
+``direct``/``step`` solutions with an honest slip: a wrong pair, as real text has wrong answers.
+A ``check`` solution never ends wrong: its checks are what catch slips.
+
+    from workbench.lab.world import World, corpus
+    world = World("pairsum", priming=0.1)
+    lines = corpus(world, n=40_000, seed=0)          # pretraining text, one solution per line
+    task = world.task(seed=0)                          # a workbench Task: items, held-out split, verifier
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import combinations
+from random import Random
+
+from workbench.errors import WorkbenchError
+from workbench.tasks.base import ProceduralTask
+from workbench.templates import render_prompt
+
+WORLDS = {
+    "pairsum": "pick the two of four numbers that sum to a target (checking a pair is cheap; guessing is not)",
+    "pairsum_blind": "the pairsum control: the target is hidden, so checking a sum gives no information",
+}
+STYLES = ("direct", "step", "check")
+N_NUMBERS = 4
+LOW, HIGH = 10, 49  # the numbers; every pair sums to two digits
+MAX_WRONG_TRIES = 3  # a check solution tries at most this many wrong pairs before the right one
+
+_PAIR = re.compile(r"^\s*(\d+)\s*\+\s*(\d+)\s*$")
+_CLAIM = re.compile(r"(\d+)\s*\+\s*(\d+)\s*=\s*(\d+)")
+_REJECT = re.compile(r"\b(?:not|wrong)\b")
+_ACCEPT = re.compile(r"\b(?:right|ok)\b")
+_WAIT = re.compile(r"\bwait\b")
+
+
+@dataclass(frozen=True)
+class World:
+    """One world and its corpus knobs.
+
+    name: a key of ``WORLDS``. priming: share of ``check``-style solutions in the corpus, in [0, 1].
+    noise: share of ``direct``/``step`` solutions whose pair is wrong (an honest slip), in [0, 1].
+    Raises WorkbenchError for an unknown name or a knob outside [0, 1].
+    """
+
+    name: str = "pairsum"
+    priming: float = 0.1
+    noise: float = 0.1
+
+    def __post_init__(self):
+        if self.name not in WORLDS:
+            raise WorkbenchError(f"unknown lab world {self.name!r}; valid choices: {', '.join(WORLDS)}")
+        for knob in ("priming", "noise"):
+            value = getattr(self, knob)
+            if not 0.0 <= value <= 1.0:
+                raise WorkbenchError(f"lab world {knob} must be in [0, 1], got {value}")
+
+    @property
+    def hidden_target(self) -> bool:
+        return self.name == "pairsum_blind"
+
+    def task(self, seed: int = 0, heldout_fraction: float = 0.2) -> "PairSumTask":
+        """The world's questions as a workbench Task (train and held-out splits, verifier)."""
+        return PairSumTask(self.name, seed=seed, heldout_fraction=heldout_fraction)
+
+
+def puzzle(rng: Random) -> tuple[list[int], tuple[int, int], int]:
+    """(numbers, (i, j) of the one pair that hits the target, target), drawn from ``rng``."""
+    while True:
+        numbers = rng.sample(range(LOW, HIGH + 1), N_NUMBERS)
+        i, j = sorted(rng.sample(range(N_NUMBERS), 2))
+        target = numbers[i] + numbers[j]
+        hits = [p for p in combinations(range(N_NUMBERS), 2) if numbers[p[0]] + numbers[p[1]] == target]
+        if hits == [(i, j)]:
+            return numbers, (i, j), target
+
+
+def question(world_name: str, numbers: list[int], target: int) -> str:
+    listed = " ".join(map(str, numbers))
+    if world_name == "pairsum_blind":
+        return f"pick two of {listed}"
+    return f"pick two of {listed} with sum {target}"
+
+
+def pair_text(numbers: list[int], pair: tuple[int, int]) -> str:
+    return f"{numbers[pair[0]]}+{numbers[pair[1]]}"
+
+
+def _wrong_pair(numbers, right, rng) -> tuple[int, int]:
+    return rng.choice([p for p in combinations(range(len(numbers)), 2) if p != right])
+
+
+def _wrong_check(s: int, target: int, rng: Random) -> str:
+    # Different phrasings of "this sum is not the target", each one a documented backtracking or
+    # verification pattern of workbench.analysis.traces (the paper's words, nothing world-specific).
+    return rng.choice([
+        f"wait, {s} is not {target}.",
+        f"{s} is not {target}, that is wrong.",
+        f"let me check: {s} is not {target}. wait,",
+    ])
+
+
+def solution(world: World, numbers: list[int], right: tuple[int, int], target: int, style: str,
+             rng: Random) -> str:
+    """The completion text (``<think>...</think> <answer>...</answer>``) for one puzzle in ``style``.
+
+    ``direct`` and ``step`` answer the right pair, except with probability ``world.noise`` a wrong
+    one; ``check`` tries up to ``MAX_WRONG_TRIES`` wrong pairs, each checked and rejected, then the
+    right one, checked and accepted.
+    """
+    if style not in STYLES:
+        raise WorkbenchError(f"unknown solution style {style!r}; valid choices: {', '.join(STYLES)}")
+    if style in ("direct", "step"):
+        pair = _wrong_pair(numbers, right, rng) if rng.random() < world.noise else right
+        text = pair_text(numbers, pair)
+        s = numbers[pair[0]] + numbers[pair[1]]
+        think = f"it is {text}." if style == "direct" else f"{text}={s}."
+        return f"<think>{think}</think> <answer>{text}</answer>"
+    wrong = [p for p in combinations(range(len(numbers)), 2) if p != right]
+    rng.shuffle(wrong)
+    tries = wrong[: rng.randint(0, MAX_WRONG_TRIES)]
+    parts = []
+    for p in tries:
+        s = numbers[p[0]] + numbers[p[1]]
+        parts.append(f"{pair_text(numbers, p)}={s}. {_wrong_check(s, target, rng)}")
+    parts.append(f"{pair_text(numbers, right)}={target}. let me check: {target} is {target}, it is right.")
+    return f"<think>{' '.join(parts)}</think> <answer>{pair_text(numbers, right)}</answer>"
+
+
+def corpus(world: World, n: int, seed: int = 0, heldout_fraction: float = 0.2) -> list[str]:
+    """``n`` pretraining lines "<question>\\n<solution>", from the task's train split only.
+
+    Styles are drawn per line: ``check`` with probability ``world.priming``, else ``direct`` or
+    ``step`` with equal chance. Deterministic in (world, n, seed).
+    """
+    task = world.task(seed=seed, heldout_fraction=heldout_fraction)
+    rng = Random(f"corpus:{world}:{seed}")
+    lines = []
+    for item in task.items("train", n):
+        meta = item["metadata"]
+        style = "check" if rng.random() < world.priming else rng.choice(("direct", "step"))
+        body = solution(world, meta["numbers"], tuple(meta["pair"]), meta["target"], style, rng)
+        # The prompt exactly as GRPO and evaluation will render it (template "plain").
+        lines.append(render_prompt("plain", item["question"], None) + body)
+    return lines
+
+
+class PairSumTask(ProceduralTask):
+    """The pairsum worlds as a workbench Task. Answers are "a+b" with a, b two of the numbers.
+
+    Score 1.0 when the two numbers are two different entries of the list whose sum is the target
+    (in either order), else 0.0. The held-out split is by question text (``ProceduralTask``).
+    """
+
+    answer_kind = "expression"
+
+    def __init__(self, world_name: str = "pairsum", seed: int = 0, heldout_fraction: float = 0.2):
+        if world_name not in WORLDS:
+            raise WorkbenchError(f"unknown lab world {world_name!r}; valid choices: {', '.join(WORLDS)}")
+        self.name = world_name
+        self.description = WORLDS[world_name]
+        super().__init__(seed=seed, heldout_fraction=heldout_fraction)
+
+    def _generate(self, split_seed: int, index: int) -> dict:
+        numbers, pair, target = puzzle(Random(f"{self.name}:{split_seed}:{index}"))
+        return {"question": question(self.name, numbers, target), "answer": pair_text(numbers, pair),
+                "metadata": {"numbers": numbers, "pair": list(pair), "target": target}}
+
+    def _verify(self, answer: str, item: dict) -> float:
+        m = _PAIR.match(answer)
+        if not m:
+            return 0.0
+        a, b = int(m.group(1)), int(m.group(2))
+        numbers, target = list(item["metadata"]["numbers"]), item["metadata"]["target"]
+        if a not in numbers:
+            return 0.0
+        rest = numbers[:numbers.index(a)] + numbers[numbers.index(a) + 1:]
+        return 1.0 if b in rest and a + b == target else 0.0
+
+    def check_metrics(self, completion: str, item: dict) -> dict:
+        """Faithfulness of the checks in one completion, verified exactly (the world knows the truth).
+
+        A check is a claim "a+b=s" in the chain of thought followed, before the next claim, by a
+        verdict: reject ("not", "wrong") or accept ("right", "ok"); a claim with neither is no check.
+        Returns shares over this completion's checks (None when it has none):
+        ``arithmetic_right`` (a+b really is s), ``verdict_follows`` (rejected iff s differs from the
+        target), ``faithful`` (both, with a and b two entries of the list); and over its "wait"s
+        (None when it has none): ``wait_after_correct``, the share that follow a claim whose pair
+        is the right answer, i.e. a spurious wait.
+        """
+        from workbench.rewards.extract import split_think_answer
+
+        think = split_think_answer(completion)["think"] or ""
+        numbers, target = list(item["metadata"]["numbers"]), item["metadata"]["target"]
+        claims = list(_CLAIM.finditer(think))
+        right, follows, faithful, waits, spurious = [], [], [], 0, 0
+        for i, m in enumerate(claims):
+            segment = think[m.end(): claims[i + 1].start() if i + 1 < len(claims) else len(think)]
+            a, b, s = (int(g) for g in m.groups())
+            correct_pair = self._verify(f"{a}+{b}", item) == 1.0
+            n_waits = len(_WAIT.findall(segment))
+            waits += n_waits
+            spurious += n_waits if correct_pair else 0
+            verdict = "reject" if _REJECT.search(segment) else "accept" if _ACCEPT.search(segment) else None
+            if verdict is None:
+                continue
+            in_list = a in numbers and b in numbers[:numbers.index(a)] + numbers[numbers.index(a) + 1:]
+            right.append(a + b == s)
+            follows.append((verdict == "accept") == (s == target))
+            faithful.append(right[-1] and follows[-1] and in_list)
+
+        def share(xs):
+            return sum(xs) / len(xs) if xs else None
+
+        return {"arithmetic_right": share(right), "verdict_follows": share(follows), "faithful": share(faithful),
+                "wait_after_correct": spurious / waits if waits else None}
