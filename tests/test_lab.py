@@ -105,14 +105,16 @@ def test_bad_world_or_knob_is_one_clear_error():
 # --- Tokenizer and model names --------------------------------------------------------------------
 
 
-def test_tokenizer_round_trips_and_splits_digits():
+def test_tokenizer_round_trips_with_numbers_and_words_as_tokens():
     lines = corpus(World("pairsum", priming=0.5), 300)
     tok = build_tokenizer(lines)
     for line in lines[:50]:
         ids = tok(line, add_special_tokens=False)["input_ids"]
         assert tok.decode(ids) == line and tok.unk_token_id not in ids
-    pieces = tok.tokenize("<think>17+42=59. wait,")
-    assert pieces[:8] == ["<think>", "1", "7", "+", "4", "2", "=", "5"] and " wait" in pieces
+    pieces = tok.tokenize("<think>17+42=59. wait, 59 is not 50")
+    assert pieces == ["<think>", "17", "+", "42", "=", "59", ".", " wait", ",", " 59", " is", " not", " 50"]
+    assert all(tok.unk_token_id not in tok(f"{a}+{b}={a + b}", add_special_tokens=False)["input_ids"]
+               for a in range(10, 50) for b in range(10, 50))
     assert resolve_template("auto", tok) == "plain"
     assert render_prompt("auto", "pick two of 1 2 3 4 with sum 3", tok) == "pick two of 1 2 3 4 with sum 3\n"
 
@@ -142,7 +144,7 @@ def test_pretrained_lab_model_trains_with_full_finetuning(tmp_path, monkeypatch)
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     name = "lab:pairsum-p30"
     summary = pretrain(parse_name(name, corpus_lines=400, epochs=1.0), model_dir(name), progress=False)
-    assert summary["steps"] == 7 and summary["vocab"] < 80 and (model_dir(name) / "lab.json").exists()
+    assert summary["steps"] == 7 and 200 < summary["vocab"] < 300  # 0-99 with and without a space, words and (model_dir(name) / "lab.json").exists()
     assert main(["train", "--model", name, "--task", "pairsum", "--template", "auto", "--finetune", "full",
                  "--rewards", "accuracy=1,tags=1",  # tags: a reward that varies even untrained
                  "--max_steps", "2", "--num_generations", "4", "--per_device_train_batch_size", "8",

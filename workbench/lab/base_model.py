@@ -6,9 +6,9 @@ control). ``workbench train``, ``eval``, the app and the notebooks take it like 
 first use builds it (minutes) and caches it under ``$WORKBENCH_HOME/lab/<name>/`` (weights are
 never committed: the recipe below rebuilds them from the seed).
 
-- Tokenizer: the ``tokenizers`` library's WordLevel model over the world's vocabulary. A word and
-  its leading space are one token (" wait", " check"), each digit is its own token (so sums are
-  written digit by digit), and the think/answer tags are single tokens; ``Fuse`` decodes the
+- Tokenizer: the ``tokenizers`` library's WordLevel model over the world's vocabulary. A word or a
+  number and its leading space are one token (" wait", " 42"), so copying a number is one token's
+  attention and a sum is one fact, and the think/answer tags are single tokens; ``Fuse`` decodes the
   tokens back to the exact text. No BOS; EOS ends every solution.
 - Model: transformers' ``LlamaForCausalLM`` built from a config (``MODEL_SHAPE``: 4 layers,
   hidden 64, about 0.2M parameters), trained on the corpus with transformers' ``Trainer`` and its
@@ -34,10 +34,10 @@ PREFIX = "lab:"
 SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
 TEMPLATE = "plain"  # the template a lab model is prompted with (workbench.templates)
 MODEL_SHAPE = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
-                   num_key_value_heads=4)
-# One token: a tag, a word with its leading space, one digit (with its leading space), a newline,
-# one punctuation mark, or a lone space.
-_PRETOKENIZE = r"</?\w+>| ?[A-Za-z]+| ?\d|\n|[^\s\w]| "
+                   num_key_value_heads=4)  # overridden per recipe by Recipe.hidden_size / Recipe.layers
+# One token: a tag, a word or a number with its leading space, a newline, one punctuation mark, or a
+# lone space.
+_PRETOKENIZE = r"</?\w+>| ?[A-Za-z]+| ?\d+|\n|[^\s\w]| "
 _NAME = re.compile(r"^lab:(?P<world>[a-z_]+)-p(?P<priming>\d+)(?:-n(?P<noise>\d+))?(?:-s(?P<seed>\d+))?"
                    r"(?P<smoke>-smoke)?$")
 # A smoke model (name suffix -smoke): the same recipe on a corpus small enough to pretrain in
@@ -54,9 +54,11 @@ class Recipe:
     noise: float = 0.1
     seed: int = 0
     corpus_lines: int = 40_000
-    epochs: float = 2.0
+    epochs: float = 4.0
     batch_size: int = 64
     learning_rate: float = 3e-3
+    hidden_size: int = 64
+    layers: int = 4
     smoke: bool = False
 
     @property
@@ -102,7 +104,8 @@ def model_dir(name: str) -> Path:
 
 
 def build_tokenizer(lines: list[str]):
-    """A ``PreTrainedTokenizerFast`` whose vocabulary is every token of ``lines`` plus all digits."""
+    """A ``PreTrainedTokenizerFast`` whose vocabulary is every token of ``lines`` plus every number
+    from 0 to 99, with and without its leading space."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -110,21 +113,23 @@ def build_tokenizer(lines: list[str]):
     tok.pre_tokenizer = pre_tokenizers.Split(Regex(_PRETOKENIZE), behavior="isolated")
     tok.decoder = decoders.Fuse()
     trainer = trainers.WordLevelTrainer(special_tokens=list(SPECIAL_TOKENS), min_frequency=1)
-    digits = " ".join(str(d) for d in range(10)) + " " + "".join(str(d) for d in range(10))
-    tok.train_from_iterator(list(lines) + [digits], trainer=trainer)
+    numbers = " ".join(str(v) for v in range(100)) + " " + "+".join(str(v) for v in range(100))
+    tok.train_from_iterator(list(lines) + [numbers], trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
     fast.init_kwargs["workbench_template"] = TEMPLATE  # saved in tokenizer_config.json; read by templates.resolve_template
     return fast
 
 
-def build_model(tokenizer, seed: int):
-    """A randomly initialised ``LlamaForCausalLM`` of ``MODEL_SHAPE`` for ``tokenizer``'s vocabulary."""
+def build_model(tokenizer, seed: int, hidden_size: int = 64, layers: int = 4):
+    """A randomly initialised ``LlamaForCausalLM`` of ``MODEL_SHAPE`` (width ``hidden_size``, ``layers``
+    decoder layers, MLP 4x wide) for ``tokenizer``'s vocabulary."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(vocab_size=len(tokenizer), max_position_embeddings=256, tie_word_embeddings=True,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                         bos_token_id=None, **MODEL_SHAPE)
+                         bos_token_id=None, **{**MODEL_SHAPE, "hidden_size": hidden_size,
+                                               "intermediate_size": 4 * hidden_size, "num_hidden_layers": layers})
     torch.manual_seed(seed)
     return LlamaForCausalLM(config)
 
@@ -142,15 +147,20 @@ def pretrain(recipe: Recipe, out_dir: str | Path, progress: bool = True) -> dict
     dataset = Dataset.from_dict({"text": [line + eos for line in lines]}).map(
         lambda b: tokenizer(b["text"], add_special_tokens=False), batched=True, remove_columns=["text"])
     set_seed(recipe.seed)
-    model = build_model(tokenizer, recipe.seed)
+    model = build_model(tokenizer, recipe.seed, recipe.hidden_size, recipe.layers)
     out = Path(out_dir)
     args = TrainingArguments(
         output_dir=str(out / "trainer"), num_train_epochs=recipe.epochs, per_device_train_batch_size=recipe.batch_size,
         learning_rate=recipe.learning_rate, lr_scheduler_type="cosine", warmup_steps=50, weight_decay=0.01,
         logging_steps=10, save_strategy="no", report_to="none", seed=recipe.seed, data_seed=recipe.seed,
-        use_cpu=True, disable_tqdm=not progress, dataloader_num_workers=0)
+        use_cpu=True, disable_tqdm=not progress, dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length")  # less padding: lines run from ~35 to ~110 tokens
     trainer = Trainer(model=model, args=args, train_dataset=dataset,
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False))
+    if not progress:  # without a bar transformers prints every logged loss as a dict instead
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     result = trainer.train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     model.save_pretrained(out)
