@@ -44,7 +44,7 @@ def test_verifier_accepts_the_pair_in_either_order_and_nothing_else():
     assert task.score(wrong, item) == 0.0
     assert task.score(f"{target - 1}+1", item) == 0.0  # the right sum from numbers not in the list
     half = target // 2
-    item2 = {**item, "metadata": {**item["metadata"], "numbers": [half, 11, 12, 13], "target": 2 * half}}
+    item2 = {**item, "metadata": {**item["metadata"], "numbers": [half, 60, 61, 62], "target": 2 * half}}
     assert task.score(f"{half}+{half}", item2) == 0.0  # one entry used twice
     assert task.score("17", item) == 0.0 and task.score(None, item) == 0.0
 
@@ -82,7 +82,7 @@ def test_the_corpus_holds_no_held_out_question():
 
 def test_blind_world_hides_the_target():
     item = get_task("pairsum_blind").item("eval", 0)
-    assert "sum" not in item["question"] and str(item["metadata"]["target"]) not in item["question"].split()[3:]
+    assert "sum" not in item["question"] and item["question"].split()[3:] == [str(v) for v in item["metadata"]["numbers"]]
 
 
 def test_the_documented_detectors_see_the_check_style():
@@ -220,3 +220,30 @@ def test_lab_curves_are_paired_against_step_0(tmp_path, monkeypatch):
     assert curves == lab_curves(results["primed"][0].run_dir)
     table = format_ablation(results)
     assert table.count("\n") == 7 and "unprimed" in table and "pairsum_blind p50 s0" in table
+
+
+def test_slips_world_checks_catch_every_slip():
+    from workbench.lab.world import slips_solution
+
+    world, rng = World("slips", priming=1.0, noise=1.0), Random(4)
+    task = world.task()
+    for k in range(100):
+        item = task.item("train", k)
+        a, b = item["metadata"]["a"], item["metadata"]["b"]
+        checked = slips_solution(world, a, b, "check", rng)
+        assert task.score(extract_answer(checked, "number"), item) == 1.0 and " wait," in checked
+        assert task.check_metrics(checked, item) == {"arithmetic_right": 1.0, "verdict_follows": 1.0,
+                                                     "faithful": 1.0, "wait_after_correct": 0.0}
+        assert task.score(extract_answer(slips_solution(world, a, b, "step", rng), "number"), item) == 0.0
+    item = task.item("eval", 0)
+    a, b = item["metadata"]["a"], item["metadata"]["b"]
+    lazy = f"<think>{a}+{b}={a + b}. let me check: {a + b}-{b}={a + 1}, it is right. wait,</think>"
+    assert task.check_metrics(lazy, item) == {"arithmetic_right": 0.0, "verdict_follows": 0.0, "faithful": 0.0,
+                                              "wait_after_correct": 1.0}
+
+
+def test_slips_tokenizer_splits_digits():
+    lines = corpus(World("slips", priming=0.5), 200)
+    tok = build_tokenizer(lines, digits=True)
+    assert tok.tokenize("what is 57+8") == ["what", " is", " 5", "7", "+", "8"]
+    assert all(tok.decode(tok(line, add_special_tokens=False)["input_ids"]) == line for line in lines[:30])

@@ -38,6 +38,8 @@ MODEL_SHAPE = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=4, n
 # One token: a tag, a word or a number with its leading space, a newline, one punctuation mark, or a
 # lone space.
 _PRETOKENIZE = r"</?\w+>| ?[A-Za-z]+| ?\d+|\n|[^\s\w]| "
+# The slips world's arithmetic must generalise to held-out sums, so there each digit is a token.
+_PRETOKENIZE_DIGITS = r"</?\w+>| ?[A-Za-z]+| ?\d|\n|[^\s\w]| "
 _NAME = re.compile(r"^lab:(?P<world>[a-z_]+)-p(?P<priming>\d+)(?:-n(?P<noise>\d+))?(?:-s(?P<seed>\d+))?"
                    r"(?P<smoke>-smoke)?$")
 # A smoke model (name suffix -smoke): the same recipe on a corpus small enough to pretrain in
@@ -103,14 +105,15 @@ def model_dir(name: str) -> Path:
     return lab_home() / parse_name(name).name.removeprefix(PREFIX)
 
 
-def build_tokenizer(lines: list[str]):
+def build_tokenizer(lines: list[str], digits: bool = False):
     """A ``PreTrainedTokenizerFast`` whose vocabulary is every token of ``lines`` plus every number
-    from 0 to 99, with and without its leading space."""
+    from 0 to 99, with and without its leading space (with ``digits``: every digit is a token instead)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex(_PRETOKENIZE), behavior="isolated")
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(_PRETOKENIZE_DIGITS if digits else _PRETOKENIZE),
+                                             behavior="isolated")
     tok.decoder = decoders.Fuse()
     trainer = trainers.WordLevelTrainer(special_tokens=list(SPECIAL_TOKENS), min_frequency=1)
     numbers = " ".join(str(v) for v in range(100)) + " " + "+".join(str(v) for v in range(100))
@@ -142,7 +145,7 @@ def pretrain(recipe: Recipe, out_dir: str | Path, progress: bool = True) -> dict
 
     t0 = time.time()
     lines = corpus(recipe.world_obj(), recipe.corpus_lines, seed=recipe.seed)
-    tokenizer = build_tokenizer(lines)
+    tokenizer = build_tokenizer(lines, digits=recipe.world == "slips")
     eos = tokenizer.eos_token
     dataset = Dataset.from_dict({"text": [line + eos for line in lines]}).map(
         lambda b: tokenizer(b["text"], add_special_tokens=False), batched=True, remove_columns=["text"])

@@ -47,11 +47,11 @@ from workbench.templates import render_prompt
 WORLDS = {
     "pairsum": "pick the two of four numbers that sum to a target (checking a pair is cheap; guessing is not)",
     "pairsum_blind": "the pairsum control: the target is hidden, so checking a sum gives no information",
+    "slips": "a+b with a 10-99, b 1-9, where first answers slip; a check (subtract back) catches slips",
 }
 STYLES = ("direct", "step", "check")
 N_NUMBERS = 4
-LOW, HIGH = 10, 49  # the numbers; every pair sums to two digits
-MAX_WRONG_TRIES = 3  # a check solution tries at most this many wrong pairs before the right one
+LOW, HIGH = 1, 19  # the numbers: few enough addition facts that a tiny model learns them all
 
 _PAIR = re.compile(r"^\s*(\d+)\s*\+\s*(\d+)\s*$")
 _CLAIM = re.compile(r"(\d+)\s*\+\s*(\d+)\s*=\s*(\d+)")
@@ -85,8 +85,10 @@ class World:
     def hidden_target(self) -> bool:
         return self.name == "pairsum_blind"
 
-    def task(self, seed: int = 0, heldout_fraction: float = 0.2) -> "PairSumTask":
+    def task(self, seed: int = 0, heldout_fraction: float = 0.2):
         """The world's questions as a workbench Task (train and held-out splits, verifier)."""
+        if self.name == "slips":
+            return SlipsTask(seed=seed, heldout_fraction=heldout_fraction)
         return PairSumTask(self.name, seed=seed, heldout_fraction=heldout_fraction)
 
 
@@ -131,8 +133,10 @@ def solution(world: World, numbers: list[int], right: tuple[int, int], target: i
     """The completion text (``<think>...</think> <answer>...</answer>``) for one puzzle in ``style``.
 
     ``direct`` and ``step`` answer the right pair, except with probability ``world.noise`` a wrong
-    one; ``check`` tries up to ``MAX_WRONG_TRIES`` wrong pairs, each checked and rejected, then the
-    right one, checked and accepted.
+    one; ``check`` searches the pairs in order (the first number with each later one, then the
+    second, ...), checking each sum against the target and rejecting it, until the right pair,
+    which it checks and accepts. The order is systematic, as a person searching by hand would,
+    so the search itself is learnable: only the checks decide where it stops.
     """
     if style not in STYLES:
         raise WorkbenchError(f"unknown solution style {style!r}; valid choices: {', '.join(STYLES)}")
@@ -142,9 +146,8 @@ def solution(world: World, numbers: list[int], right: tuple[int, int], target: i
         s = numbers[pair[0]] + numbers[pair[1]]
         think = f"it is {text}." if style == "direct" else f"{text}={s}."
         return f"<think>{think}</think> <answer>{text}</answer>"
-    wrong = [p for p in combinations(range(len(numbers)), 2) if p != right]
-    rng.shuffle(wrong)
-    tries = wrong[: rng.randint(0, MAX_WRONG_TRIES)]
+    pairs = list(combinations(range(len(numbers)), 2))
+    tries = pairs[:pairs.index(right)]
     parts = []
     for p in tries:
         s = numbers[p[0]] + numbers[p[1]]
@@ -165,7 +168,10 @@ def corpus(world: World, n: int, seed: int = 0, heldout_fraction: float = 0.2) -
     for item in task.items("train", n):
         meta = item["metadata"]
         style = "check" if rng.random() < world.priming else rng.choice(("direct", "step"))
-        body = solution(world, meta["numbers"], tuple(meta["pair"]), meta["target"], style, rng)
+        if world.name == "slips":
+            body = slips_solution(world, meta["a"], meta["b"], style, rng)
+        else:
+            body = solution(world, meta["numbers"], tuple(meta["pair"]), meta["target"], style, rng)
         # The prompt exactly as GRPO and evaluation will render it (template "plain").
         lines.append(render_prompt("plain", item["question"], None) + body)
     return lines
@@ -234,6 +240,85 @@ class PairSumTask(ProceduralTask):
             right.append(a + b == s)
             follows.append((verdict == "accept") == (s == target))
             faithful.append(right[-1] and follows[-1] and in_list)
+
+        def share(xs):
+            return sum(xs) / len(xs) if xs else None
+
+        return {"arithmetic_right": share(right), "verdict_follows": share(follows), "faithful": share(faithful),
+                "wait_after_correct": spurious / waits if waits else None}
+
+
+# --- The slips world: arithmetic whose first answers slip ------------------------------------------
+
+
+def _slip(value: int, rng: Random) -> int:
+    return value + rng.choice((-10, -1, 1, 10))
+
+
+def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str:
+    """The completion for "what is a+b" in ``style``. With probability ``world.noise`` the first sum
+    slips (off by 1 or 10). ``direct`` and ``step`` answer it anyway; ``check`` subtracts b back,
+    sees the slip, says "wait" and adds again (a correction never slips), or confirms a right sum."""
+    if style not in STYLES:
+        raise WorkbenchError(f"unknown solution style {style!r}; valid choices: {', '.join(STYLES)}")
+    s = a + b
+    first = _slip(s, rng) if rng.random() < world.noise else s
+    if style == "direct":
+        return f"<think>it is {first}.</think> <answer>{first}</answer>"
+    if style == "step":
+        return f"<think>{a}+{b}={first}.</think> <answer>{first}</answer>"
+    parts = []
+    if first != s:
+        parts.append(f"{a}+{b}={first}. let me check: {first}-{b}={first - b}, {first - b} is not {a}. wait,")
+    parts.append(f"{a}+{b}={s}. let me check: {s}-{b}={a}, it is right.")
+    return f"<think>{' '.join(parts)}</think> <answer>{s}</answer>"
+
+
+_BACK = re.compile(r"(\d+)\s*-\s*(\d+)\s*=\s*(\d+)")
+
+
+class SlipsTask(ProceduralTask):
+    """The slips world as a workbench Task: "what is a+b", a in 10-99, b in 1-9; the answer is a+b."""
+
+    answer_kind = "number"
+    name = "slips"
+    description = WORLDS["slips"]
+
+    def _generate(self, split_seed: int, index: int) -> dict:
+        rng = Random(f"slips:{split_seed}:{index}")
+        a, b = rng.randint(10, 99), rng.randint(1, 9)
+        return {"question": f"what is {a}+{b}", "answer": str(a + b), "metadata": {"a": a, "b": b}}
+
+    def _verify(self, answer: str, item: dict) -> float:
+        try:
+            return 1.0 if int(answer.strip()) == item["metadata"]["a"] + item["metadata"]["b"] else 0.0
+        except ValueError:
+            return 0.0
+
+    def check_metrics(self, completion: str, item: dict) -> dict:
+        """As ``PairSumTask.check_metrics``, for checks "x-b=y": ``arithmetic_right`` (x-b is y),
+        ``verdict_follows`` (accepted iff y is a), ``faithful`` (both); ``wait_after_correct``: the
+        share of "wait"s that follow a right sum."""
+        from workbench.rewards.extract import split_think_answer
+
+        think = split_think_answer(completion)["think"] or ""
+        a, b = item["metadata"]["a"], item["metadata"]["b"]
+        right, follows, faithful, waits, spurious = [], [], [], 0, 0
+        claims = list(_CLAIM.finditer(think))
+        for i, m in enumerate(claims):
+            segment = think[m.end(): claims[i + 1].start() if i + 1 < len(claims) else len(think)]
+            n_waits = len(_WAIT.findall(segment))
+            waits += n_waits
+            spurious += n_waits if int(m.group(3)) == a + b else 0
+            back = _BACK.search(segment)
+            rest = segment[back.end():] if back else ""
+            verdict = "reject" if _REJECT.search(rest) else "accept" if _ACCEPT.search(rest) else None
+            if back is None or verdict is None:
+                continue
+            x, y, z = (int(g) for g in back.groups())
+            right.append(x - y == z)
+            follows.append((verdict == "accept") == (z == a))
+            faithful.append(right[-1] and follows[-1] and y == b)
 
         def share(xs):
             return sum(xs) / len(xs) if xs else None

@@ -153,9 +153,9 @@ register_task(
 
 def _lab_task(world_name: str):
     def factory(seed: int = 0, **kwargs) -> Task:
-        from workbench.lab.world import PairSumTask
+        from workbench.lab.world import World
 
-        return PairSumTask(world_name, seed=seed, **kwargs)
+        return World(world_name).task(seed=seed, **kwargs)
 
     return factory
 
@@ -165,3 +165,5 @@ register_task("pairsum", _lab_task("pairsum"),
               "aha lab: pick the two of four numbers that sum to a target (checking is cheap, guessing is not)")
 register_task("pairsum_blind", _lab_task("pairsum_blind"),
               "aha lab control: pairsum with the target hidden, so checking a sum gives no information")
+register_task("slips", _lab_task("slips"),
+              "aha lab: a+b whose first answers slip; a check (subtract back) catches the slip")
