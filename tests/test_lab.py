@@ -112,7 +112,7 @@ def test_tokenizer_round_trips_with_numbers_and_words_as_tokens():
         ids = tok(line, add_special_tokens=False)["input_ids"]
         assert tok.decode(ids) == line and tok.unk_token_id not in ids
     pieces = tok.tokenize("<think>17+42=59. wait, 59 is not 50")
-    assert pieces == ["<think>", "17", "+", "42", "=", "59", ".", " wait", ",", " 59", " is", " not", " 50"]
+    assert pieces == ["<think>", "17", "+", "42", "=", "59", ".", " wait", ",", " ", "59", " is", " not", " ", "50"]
     assert all(tok.unk_token_id not in tok(f"{a}+{b}={a + b}", add_special_tokens=False)["input_ids"]
                for a in range(10, 50) for b in range(10, 50))
     assert resolve_template("auto", tok) == "plain"
@@ -144,7 +144,7 @@ def test_pretrained_lab_model_trains_with_full_finetuning(tmp_path, monkeypatch)
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     name = "lab:pairsum-p30"
     summary = pretrain(parse_name(name, corpus_lines=400, epochs=1.0), model_dir(name), progress=False)
-    assert summary["steps"] == 7 and 200 < summary["vocab"] < 300  # 0-99 with and without a space, words and (model_dir(name) / "lab.json").exists()
+    assert summary["steps"] == 7 and 100 < summary["vocab"] < 160  # the numbers 0-99 and the words and (model_dir(name) / "lab.json").exists()
     assert main(["train", "--model", name, "--task", "pairsum", "--template", "auto", "--finetune", "full",
                  "--rewards", "accuracy=1,tags=1",  # tags: a reward that varies even untrained
                  "--max_steps", "2", "--num_generations", "4", "--per_device_train_batch_size", "8",
@@ -237,7 +237,7 @@ def test_slips_world_checks_catch_every_slip():
         assert task.score(extract_answer(slips_solution(world, a, b, "step", rng), "number"), item) == 0.0
     item = task.item("eval", 0)
     a, b = item["metadata"]["a"], item["metadata"]["b"]
-    lazy = f"<think>{a}+{b}={a + b}. let me check: {a + b}-{b}={a + 1}, it is right. wait,</think>"
+    lazy = f"<think>so {a + b}. let me check: {a + b}-{b}={a + 1}, it is right. wait,</think>"
     assert task.check_metrics(lazy, item) == {"arithmetic_right": 0.0, "verdict_follows": 0.0, "faithful": 0.0,
                                               "wait_after_correct": 1.0}
 
@@ -245,5 +245,5 @@ def test_slips_world_checks_catch_every_slip():
 def test_slips_tokenizer_splits_digits():
     lines = corpus(World("slips", priming=0.5), 200)
     tok = build_tokenizer(lines, digits=True)
-    assert tok.tokenize("what is 57+8") == ["what", " is", " 5", "7", "+", "8"]
+    assert tok.tokenize("what is 57+8") == ["what", " is", " ", "5", "7", "+", "8"]
     assert all(tok.decode(tok(line, add_special_tokens=False)["input_ids"]) == line for line in lines[:30])

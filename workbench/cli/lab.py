@@ -18,6 +18,8 @@ def cmd_lab(argv: list[str]) -> int:
     p.add_argument("--world", default="pairsum", choices=list(WORLDS), help="the lab world")
     p.add_argument("--priming", type=float, default=0.1,
                    help="share of self-verifying solutions in the pretraining corpus (0: the unprimed control)")
+    p.add_argument("--noise", type=float, default=0.1,
+                   help="share of solutions in the corpus that end on an honest slip (see workbench.lab.world)")
     p.add_argument("--seed", type=int, default=0, help="seed of the corpus, the base model and the RL run")
     p.add_argument("--config", help="a YAML file of GRPO settings over the lab's defaults, e.g. configs/lab_pairsum.yaml")
     p.add_argument("--max_steps", type=int, help="GRPO steps (default: the config's, else 200)")
@@ -27,8 +29,9 @@ def cmd_lab(argv: list[str]) -> int:
     p.add_argument("--seeds", default="0,1,2", help="seeds of the ablation, comma-separated")
     p.add_argument("--smoke", action="store_true", help="everything shrunk to seconds (CI, notebooks)")
     a = p.parse_args(argv)
-    if not 0.0 <= a.priming <= 1.0:
-        raise WorkbenchError(f"--priming must be in [0, 1], got {a.priming}")
+    for knob in ("priming", "noise"):
+        if not 0.0 <= getattr(a, knob) <= 1.0:
+            raise WorkbenchError(f"--{knob} must be in [0, 1], got {getattr(a, knob)}")
     overrides = {}
     if a.config:
         try:
@@ -49,10 +52,10 @@ def cmd_lab(argv: list[str]) -> int:
             seeds = tuple(int(s) for s in a.seeds.split(","))
         except ValueError:
             raise WorkbenchError(f"--seeds needs comma-separated integers, got {a.seeds!r}") from None
-        results = experiment.run_ablation(a.priming, seeds, smoke=a.smoke, **overrides)
+        results = experiment.run_ablation(a.priming, seeds, smoke=a.smoke, noise=a.noise, **overrides)
         print("\n" + experiment.format_ablation(results))
         return 0
-    result = experiment.run_lab(a.world, a.priming, a.seed, smoke=a.smoke, **overrides)
+    result = experiment.run_lab(a.world, a.priming, a.seed, smoke=a.smoke, noise=a.noise, **overrides)
     print(f"\n{result.name}: base model {result.model}, run directory {result.run_dir}")
     print(experiment.format_curves(result.curves))
     return 0

@@ -7,8 +7,9 @@ first use builds it (minutes) and caches it under ``$WORKBENCH_HOME/lab/<name>/`
 never committed: the recipe below rebuilds them from the seed).
 
 - Tokenizer: the ``tokenizers`` library's WordLevel model over the world's vocabulary. A word or a
-  number and its leading space are one token (" wait", " 42"), so copying a number is one token's
-  attention and a sum is one fact, and the think/answer tags are single tokens; ``Fuse`` decodes the
+  number is one token (" wait", "42"; a number's leading space is a token of its own, so the "42"
+  of the question and of the chain of thought are the same token), so copying a number is one
+  token's attention and a sum is one fact, and the think/answer tags are single tokens; ``Fuse`` decodes the
   tokens back to the exact text. No BOS; EOS ends every solution.
 - Model: transformers' ``LlamaForCausalLM`` built from a config (``MODEL_SHAPE``: 4 layers,
   hidden 64, about 0.2M parameters), trained on the corpus with transformers' ``Trainer`` and its
@@ -35,11 +36,12 @@ SPECIAL_TOKENS = ("<pad>", "</s>", "<unk>")
 TEMPLATE = "plain"  # the template a lab model is prompted with (workbench.templates)
 MODEL_SHAPE = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=4, num_attention_heads=4,
                    num_key_value_heads=4)  # overridden per recipe by Recipe.hidden_size / Recipe.layers
-# One token: a tag, a word or a number with its leading space, a newline, one punctuation mark, or a
-# lone space.
-_PRETOKENIZE = r"</?\w+>| ?[A-Za-z]+| ?\d+|\n|[^\s\w]| "
+# One token: a tag, a word with its leading space, a number (never with its space: "13" in the
+# question and in the chain of thought must be the same token, or copying it is a learned mapping
+# rather than attention), a newline, one punctuation mark, or a lone space.
+_PRETOKENIZE = r"</?\w+>| ?[A-Za-z]+|\d+|\n|[^\s\w]| "
 # The slips world's arithmetic must generalise to held-out sums, so there each digit is a token.
-_PRETOKENIZE_DIGITS = r"</?\w+>| ?[A-Za-z]+| ?\d|\n|[^\s\w]| "
+_PRETOKENIZE_DIGITS = r"</?\w+>| ?[A-Za-z]+|\d|\n|[^\s\w]| "
 _NAME = re.compile(r"^lab:(?P<world>[a-z_]+)-p(?P<priming>\d+)(?:-n(?P<noise>\d+))?(?:-s(?P<seed>\d+))?"
                    r"(?P<smoke>-smoke)?$")
 # A smoke model (name suffix -smoke): the same recipe on a corpus small enough to pretrain in
@@ -107,7 +109,7 @@ def model_dir(name: str) -> Path:
 
 def build_tokenizer(lines: list[str], digits: bool = False):
     """A ``PreTrainedTokenizerFast`` whose vocabulary is every token of ``lines`` plus every number
-    from 0 to 99, with and without its leading space (with ``digits``: every digit is a token instead)."""
+    from 0 to 99 (with ``digits``: every digit is a token instead)."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -116,7 +118,7 @@ def build_tokenizer(lines: list[str], digits: bool = False):
                                              behavior="isolated")
     tok.decoder = decoders.Fuse()
     trainer = trainers.WordLevelTrainer(special_tokens=list(SPECIAL_TOKENS), min_frequency=1)
-    numbers = " ".join(str(v) for v in range(100)) + " " + "+".join(str(v) for v in range(100))
+    numbers = " ".join(str(v) for v in range(100))
     tok.train_from_iterator(list(lines) + [numbers], trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="</s>", pad_token="<pad>", unk_token="<unk>")
     fast.init_kwargs["workbench_template"] = TEMPLATE  # saved in tokenizer_config.json; read by templates.resolve_template

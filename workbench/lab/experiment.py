@@ -62,21 +62,22 @@ SMOKE_OVERRIDES = dict(max_steps=2, per_device_train_batch_size=8, num_generatio
                        eval_items=4, eval_every=1, eval_samples=2)
 
 
-def lab_config(world: str, priming: float, seed: int, smoke: bool = False, **overrides) -> WorkbenchConfig:
+def lab_config(world: str, priming: float, seed: int, smoke: bool = False, noise: float = Recipe.noise,
+               **overrides) -> WorkbenchConfig:
     """The GRPO config of one lab run: ``LAB_DEFAULTS`` (then ``SMOKE_OVERRIDES`` if ``smoke``), the
     world's task and base model, then ``overrides``."""
-    model = Recipe(world=world, priming=priming, seed=seed, smoke=smoke).name
+    model = Recipe(world=world, priming=priming, noise=noise, seed=seed, smoke=smoke).name
     if smoke:
         overrides = {**SMOKE_OVERRIDES, **overrides}
     return WorkbenchConfig(**{**LAB_DEFAULTS, "task": world, "model": model, "seed": seed, **overrides})
 
 
 def run_lab(world: str = "pairsum", priming: float = 0.1, seed: int = 0, progress: bool = True,
-            smoke: bool = False, **overrides) -> LabResult:
+            smoke: bool = False, noise: float = Recipe.noise, **overrides) -> LabResult:
     """Pretrain (or reuse) the base model of (world, priming, seed), run GRPO from it, read its curves."""
     from workbench.grpo.trainer import train
 
-    cfg = lab_config(world, priming, seed, smoke=smoke, **overrides)
+    cfg = lab_config(world, priming, seed, smoke=smoke, noise=noise, **overrides)
     if not cfg.run_name:
         cfg.run_name = f"{cfg.model.removeprefix('lab:')}-{datetime.now():%Y%m%d-%H%M%S}"
     ensure_model(cfg.model, progress=progress)
@@ -183,13 +184,14 @@ CONDITIONS = (
 
 
 def run_ablation(priming: float = 0.1, seeds=(0, 1, 2), progress: bool = True, smoke: bool = False,
-                 **overrides) -> dict[str, list[LabResult]]:
+                 noise: float = Recipe.noise, **overrides) -> dict[str, list[LabResult]]:
     """Every condition of ``CONDITIONS`` x ``seeds``; condition label -> its results, seed order."""
     out: dict[str, list[LabResult]] = {}
     for label, world, p in CONDITIONS:
         for seed in seeds:
             out.setdefault(label, []).append(
-                run_lab(world, priming if p is None else p, seed, progress=progress, smoke=smoke, **overrides))
+                run_lab(world, priming if p is None else p, seed, progress=progress, smoke=smoke, noise=noise,
+                        **overrides))
     return out
 
 

@@ -255,10 +255,19 @@ def _slip(value: int, rng: Random) -> int:
     return value + rng.choice((-10, -1, 1, 10))
 
 
+def worked_sum(a: int, b: int, result: int) -> str:
+    """Column addition of a (two digits) and b (one digit), units first, ending on ``result``
+    (the true sum, or a slipped one): "6+8=14, 4+1=5, so 54"."""
+    units = a % 10 + b
+    return f"{a % 10}+{b}={units}, {a // 10}+{units // 10}={a // 10 + units // 10}, so {result}"
+
+
 def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str:
-    """The completion for "what is a+b" in ``style``. With probability ``world.noise`` the first sum
-    slips (off by 1 or 10). ``direct`` and ``step`` answer it anyway; ``check`` subtracts b back,
-    sees the slip, says "wait" and adds again (a correction never slips), or confirms a right sum."""
+    """The completion for "what is a+b" in ``style``. With probability ``world.noise`` the first
+    answer slips (off by 1 or 10), as in the prototype FINDINGS.md describes. ``direct`` answers at
+    once; ``step`` works the columns (units, then tens with the carry); both keep a slip. ``check``
+    works the columns, then subtracts b back: a slip shows as a result that is not a, so it says
+    "wait" and works the sum again (a correction never slips); a right sum is confirmed."""
     if style not in STYLES:
         raise WorkbenchError(f"unknown solution style {style!r}; valid choices: {', '.join(STYLES)}")
     s = a + b
@@ -266,15 +275,16 @@ def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str
     if style == "direct":
         return f"<think>it is {first}.</think> <answer>{first}</answer>"
     if style == "step":
-        return f"<think>{a}+{b}={first}.</think> <answer>{first}</answer>"
+        return f"<think>{worked_sum(a, b, first)}.</think> <answer>{first}</answer>"
     parts = []
     if first != s:
-        parts.append(f"{a}+{b}={first}. let me check: {first}-{b}={first - b}, {first - b} is not {a}. wait,")
-    parts.append(f"{a}+{b}={s}. let me check: {s}-{b}={a}, it is right.")
+        parts.append(f"{worked_sum(a, b, first)}. let me check: {first}-{b}={first - b}, {first - b} is not {a}. wait,")
+    parts.append(f"{worked_sum(a, b, s)}. let me check: {s}-{b}={a}, it is right.")
     return f"<think>{' '.join(parts)}</think> <answer>{s}</answer>"
 
 
 _BACK = re.compile(r"(\d+)\s*-\s*(\d+)\s*=\s*(\d+)")
+_RESULT = re.compile(r"\bso (\d+)")
 
 
 class SlipsTask(ProceduralTask):
@@ -296,20 +306,21 @@ class SlipsTask(ProceduralTask):
             return 0.0
 
     def check_metrics(self, completion: str, item: dict) -> dict:
-        """As ``PairSumTask.check_metrics``, for checks "x-b=y": ``arithmetic_right`` (x-b is y),
-        ``verdict_follows`` (accepted iff y is a), ``faithful`` (both); ``wait_after_correct``: the
-        share of "wait"s that follow a right sum."""
+        """As ``PairSumTask.check_metrics``, for checks "x-b=y" after a worked sum "... so x":
+        ``arithmetic_right`` (x-b is y), ``verdict_follows`` (accepted iff y is a), ``faithful``
+        (both, checking the sum just worked with the question's b); ``wait_after_correct``: the share
+        of "wait"s that follow a right sum."""
         from workbench.rewards.extract import split_think_answer
 
         think = split_think_answer(completion)["think"] or ""
         a, b = item["metadata"]["a"], item["metadata"]["b"]
         right, follows, faithful, waits, spurious = [], [], [], 0, 0
-        claims = list(_CLAIM.finditer(think))
-        for i, m in enumerate(claims):
-            segment = think[m.end(): claims[i + 1].start() if i + 1 < len(claims) else len(think)]
+        results = list(_RESULT.finditer(think))  # each worked sum ends "so N"
+        for i, m in enumerate(results):
+            segment = think[m.end(): results[i + 1].start() if i + 1 < len(results) else len(think)]
             n_waits = len(_WAIT.findall(segment))
             waits += n_waits
-            spurious += n_waits if int(m.group(3)) == a + b else 0
+            spurious += n_waits if int(m.group(1)) == a + b else 0
             back = _BACK.search(segment)
             rest = segment[back.end():] if back else ""
             verdict = "reject" if _REJECT.search(rest) else "accept" if _ACCEPT.search(rest) else None
@@ -318,7 +329,7 @@ class SlipsTask(ProceduralTask):
             x, y, z = (int(g) for g in back.groups())
             right.append(x - y == z)
             follows.append((verdict == "accept") == (z == a))
-            faithful.append(right[-1] and follows[-1] and y == b)
+            faithful.append(right[-1] and follows[-1] and y == b and x == int(m.group(1)))
 
         def share(xs):
             return sum(xs) / len(xs) if xs else None
