@@ -237,7 +237,7 @@ def test_slips_world_checks_catch_every_slip():
         assert task.score(extract_answer(slips_solution(world, a, b, "step", rng), "number"), item) == 0.0
     item = task.item("eval", 0)
     a, b = item["metadata"]["a"], item["metadata"]["b"]
-    lazy = f"<think>so {a + b}. let me check: {a + b}-{b}={a + 1}, it is right. wait,</think>"
+    lazy = f"<think>so {a + b}. let me check: {a + b}-{b}: so {a + 1}, it is right. wait,</think>"
     assert task.check_metrics(lazy, item) == {"arithmetic_right": 0.0, "verdict_follows": 0.0, "faithful": 0.0,
                                               "wait_after_correct": 1.0}
 

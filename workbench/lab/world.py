@@ -262,11 +262,19 @@ def worked_sum(a: int, b: int, result: int) -> str:
     return f"{a % 10}+{b}={units}, {a // 10}+{units // 10}={a // 10 + units // 10}, so {result}"
 
 
+def worked_difference(s: int, b: int) -> str:
+    """Column subtraction of b (one digit) from s, units first, with the borrow: "14-8=6, 5-1=4, so 46"."""
+    units, tens = s % 10, s // 10
+    if units >= b:
+        return f"{units}-{b}={units - b}, {tens}-0={tens}, so {s - b}"
+    return f"{units + 10}-{b}={units + 10 - b}, {tens}-1={tens - 1}, so {s - b}"
+
+
 def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str:
     """The completion for "what is a+b" in ``style``. With probability ``world.noise`` the first
     answer slips (off by 1 or 10), as in the prototype FINDINGS.md describes. ``direct`` answers at
     once; ``step`` works the columns (units, then tens with the carry); both keep a slip. ``check``
-    works the columns, then subtracts b back: a slip shows as a result that is not a, so it says
+    works the columns, then subtracts b back column by column (as cheap as the sum): a slip shows as a result that is not a, so it says
     "wait" and works the sum again (a correction never slips); a right sum is confirmed."""
     if style not in STYLES:
         raise WorkbenchError(f"unknown solution style {style!r}; valid choices: {', '.join(STYLES)}")
@@ -278,13 +286,14 @@ def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str
         return f"<think>{worked_sum(a, b, first)}.</think> <answer>{first}</answer>"
     parts = []
     if first != s:
-        parts.append(f"{worked_sum(a, b, first)}. let me check: {first}-{b}={first - b}, {first - b} is not {a}. wait,")
-    parts.append(f"{worked_sum(a, b, s)}. let me check: {s}-{b}={a}, it is right.")
+        parts.append(f"{worked_sum(a, b, first)}. let me check: {first}-{b}: {worked_difference(first, b)}, "
+                     f"{first - b} is not {a}. wait,")
+    parts.append(f"{worked_sum(a, b, s)}. let me check: {s}-{b}: {worked_difference(s, b)}, it is right.")
     return f"<think>{' '.join(parts)}</think> <answer>{s}</answer>"
 
 
-_BACK = re.compile(r"(\d+)\s*-\s*(\d+)\s*=\s*(\d+)")
 _RESULT = re.compile(r"\bso (\d+)")
+_SLIPS_CHECK = re.compile(r"check: (\d+)\s*-\s*(\d+)\s*:[^:]*?\bso (\d+)")
 
 
 class SlipsTask(ProceduralTask):
@@ -306,7 +315,7 @@ class SlipsTask(ProceduralTask):
             return 0.0
 
     def check_metrics(self, completion: str, item: dict) -> dict:
-        """As ``PairSumTask.check_metrics``, for checks "x-b=y" after a worked sum "... so x":
+        """As ``PairSumTask.check_metrics``, for checks "check: x-b: <columns>, so y" after a worked sum "... so x":
         ``arithmetic_right`` (x-b is y), ``verdict_follows`` (accepted iff y is a), ``faithful``
         (both, checking the sum just worked with the question's b); ``wait_after_correct``: the share
         of "wait"s that follow a right sum."""
@@ -315,21 +324,24 @@ class SlipsTask(ProceduralTask):
         think = split_think_answer(completion)["think"] or ""
         a, b = item["metadata"]["a"], item["metadata"]["b"]
         right, follows, faithful, waits, spurious = [], [], [], 0, 0
-        results = list(_RESULT.finditer(think))  # each worked sum ends "so N"
-        for i, m in enumerate(results):
-            segment = think[m.end(): results[i + 1].start() if i + 1 < len(results) else len(think)]
-            n_waits = len(_WAIT.findall(segment))
-            waits += n_waits
-            spurious += n_waits if int(m.group(1)) == a + b else 0
-            back = _BACK.search(segment)
-            rest = segment[back.end():] if back else ""
+        checks = list(_SLIPS_CHECK.finditer(think))
+        for i, m in enumerate(checks):
+            x, y, z = (int(g) for g in m.groups())
+            rest = think[m.end(): checks[i + 1].start() if i + 1 < len(checks) else len(think)]
             verdict = "reject" if _REJECT.search(rest) else "accept" if _ACCEPT.search(rest) else None
-            if back is None or verdict is None:
+            if verdict is None:
                 continue
-            x, y, z = (int(g) for g in back.groups())
+            sums = _RESULT.findall(think[checks[i - 1].end() if i else 0: m.start()])
             right.append(x - y == z)
             follows.append((verdict == "accept") == (z == a))
-            faithful.append(right[-1] and follows[-1] and y == b and x == int(m.group(1)))
+            faithful.append(right[-1] and follows[-1] and y == b and bool(sums) and int(sums[-1]) == x)
+        for w in _WAIT.finditer(think):
+            # The sum a "wait" reacts to: the one the last check before it checked, else the last result.
+            before = [c for c in checks if c.end() <= w.start()]
+            results = _RESULT.findall(think[: w.start()])
+            claimed = int(before[-1].group(1)) if before else int(results[-1]) if results else None
+            waits += 1
+            spurious += claimed == a + b
 
         def share(xs):
             return sum(xs) / len(xs) if xs else None
