@@ -117,13 +117,11 @@ def _metadata(task, item_id: str) -> dict:
 
 
 def _mean_se(values: list[float]) -> tuple[float | None, float | None]:
-    if not values:
-        return None, None
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-    return mean, math.sqrt(var / len(values))
+    """``estimators.mean_and_stderr`` with None where it gives NaN (no values, or one), so tables print "-"."""
+    from workbench.analysis.estimators import mean_and_stderr
+
+    mean, se = mean_and_stderr(values)
+    return (None if math.isnan(mean) else mean), (None if math.isnan(se) else se)
 
 
 def lab_curves(run_dir) -> list[dict]:

@@ -60,6 +60,11 @@ _ACCEPT = re.compile(r"\b(?:right|ok)\b")
 _WAIT = re.compile(r"\bwait\b")
 
 
+def _share(flags: list[bool]) -> float | None:
+    """The share of True in ``flags``; None when there are none (no check to judge)."""
+    return sum(flags) / len(flags) if flags else None
+
+
 @dataclass(frozen=True)
 class World:
     """One world and its corpus knobs.
@@ -241,10 +246,7 @@ class PairSumTask(ProceduralTask):
             follows.append((verdict == "accept") == (s == target))
             faithful.append(right[-1] and follows[-1] and in_list)
 
-        def share(xs):
-            return sum(xs) / len(xs) if xs else None
-
-        return {"arithmetic_right": share(right), "verdict_follows": share(follows), "faithful": share(faithful),
+        return {"arithmetic_right": _share(right), "verdict_follows": _share(follows), "faithful": _share(faithful),
                 "wait_after_correct": spurious / waits if waits else None}
 
 
@@ -343,8 +345,5 @@ class SlipsTask(ProceduralTask):
             waits += 1
             spurious += claimed == a + b
 
-        def share(xs):
-            return sum(xs) / len(xs) if xs else None
-
-        return {"arithmetic_right": share(right), "verdict_follows": share(follows), "faithful": share(faithful),
+        return {"arithmetic_right": _share(right), "verdict_follows": _share(follows), "faithful": _share(faithful),
                 "wait_after_correct": spurious / waits if waits else None}
