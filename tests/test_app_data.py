@@ -324,3 +324,28 @@ def test_sft_run_shows_its_step_count_and_loss(tmp_path):
     assert D.summary(store.get("sft"))["max_steps"] == 20  # 3 steps were 0.3 epochs; 2 epochs in all
     fig = D.curves_figure([store.get("sft")])
     assert any(t.name.endswith("SFT loss") and list(t.y) == [2.0, 1.0, 2.0 / 3] for t in fig.data)
+
+
+def test_lab_run_shows_the_faithfulness_of_its_checks(tmp_path):
+    from random import Random
+
+    from workbench.lab.world import World, slips_solution
+
+    world, rng = World("slips", priming=1.0, noise=1.0), Random(0)
+    task = world.task()
+    writer = RunWriter.create(tmp_path, "lab")
+    writer.write_config({"task": "slips", "seed": 0})
+    for step in (1, 2):
+        records = []
+        for k in range(4):
+            item = task.item("train", k)
+            a, b = item["metadata"]["a"], item["metadata"]["b"]
+            text = slips_solution(world, a, b, "check", rng) if step == 2 or k == 0 else slips_solution(world, a, b, "step", rng)
+            records.append({**_rollout(step, group=k, completion=text), "prompt_id": item["id"]})
+        writer.rollouts(records)
+    writer.close()
+    fig = D.behaviour_figure(D.RunStore(tmp_path).get("lab"))
+    assert "checks (lab world): share, and share faithful" in [a.text for a in fig.layout.annotations]
+    share = next(t for t in fig.data if t.name == "rollouts with a check")
+    assert list(share.x) == [1, 2] and list(share.y) == [0.25, 1.0]
+    assert list(next(t for t in fig.data if t.name == "checks right and followed").y) == [1.0, 1.0]

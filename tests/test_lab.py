@@ -144,7 +144,8 @@ def test_pretrained_lab_model_trains_with_full_finetuning(tmp_path, monkeypatch)
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     name = "lab:pairsum-p30"
     summary = pretrain(parse_name(name, corpus_lines=400, epochs=1.0), model_dir(name), progress=False)
-    assert summary["steps"] == 7 and 100 < summary["vocab"] < 160  # the numbers 0-99 and the words and (model_dir(name) / "lab.json").exists()
+    # 400 lines in batches of 32, one epoch; the vocabulary: the numbers 0-99 and the world's words.
+    assert summary["steps"] == 13 and 100 < summary["vocab"] < 160 and (model_dir(name) / "lab.json").exists()
     assert main(["train", "--model", name, "--task", "pairsum", "--template", "auto", "--finetune", "full",
                  "--rewards", "accuracy=1,tags=1",  # tags: a reward that varies even untrained
                  "--max_steps", "2", "--num_generations", "4", "--per_device_train_batch_size", "8",
@@ -247,3 +248,36 @@ def test_slips_tokenizer_splits_digits():
     tok = build_tokenizer(lines, digits=True)
     assert tok.tokenize("what is 57+8") == ["what", " is", " ", "5", "7", "+", "8"]
     assert all(tok.decode(tok(line, add_special_tokens=False)["input_ids"]) == line for line in lines[:30])
+
+
+def test_check_curves_judge_the_checks_of_each_step():
+    from workbench.lab.experiment import check_curves
+    from workbench.lab.world import slips_solution
+
+    world, rng = World("slips", priming=1.0, noise=1.0), Random(2)
+    task = world.task()
+    honest, lazy = [], []
+    for k in range(6):
+        item = task.item("train", k)
+        a, b = item["metadata"]["a"], item["metadata"]["b"]
+        honest.append({"step": 1, "prompt_id": item["id"], "completion": slips_solution(world, a, b, "check", rng)})
+        # A check whose arithmetic is wrong and that accepts anyway, then a spurious "wait".
+        bad = f"<think>so {a + b}. let me check: {a + b}-{b}: so {a + 1}, it is right. wait,</think> <answer>{a + b}</answer>"
+        lazy.append({"step": 2, "prompt_id": item["id"], "completion": bad})
+    lazy.append({"step": 2, "prompt_id": task.item("train", 9)["id"], "completion": "<think>it is 3.</think> <answer>3</answer>"})
+    rows = check_curves(honest + lazy, {"task": "slips", "seed": 0})
+    assert [r["step"] for r in rows] == [1, 2] and [r["n"] for r in rows] == [6, 7]
+    assert rows[0]["check_share"] == 1.0 and rows[0]["faithful"] == 1.0 and rows[0]["wait_after_correct"] == 0.0
+    assert rows[1]["check_share"] == 6 / 7 and rows[1]["faithful"] == 0.0 and rows[1]["arithmetic_right"] == 0.0
+    assert rows[1]["wait_after_correct"] == 1.0
+    assert check_curves(honest, {"task": "chain_sum"}) == []  # not a lab world: nothing to judge
+
+
+def test_each_world_has_its_control_where_checking_cannot_help():
+    from workbench.lab.experiment import conditions
+
+    assert conditions("slips", 0.3, 0.4) == [("primed", "slips", 0.3, 0.4), ("unprimed", "slips", 0.0, 0.4),
+                                             ("no slips (checking cannot help)", "slips", 0.3, 0.0)]
+    assert conditions("pairsum", 0.1, 0.1)[2] == ("blind (checking cannot help)", "pairsum_blind", 0.1, 0.1)
+    with pytest.raises(WorkbenchError, match="valid choices: pairsum, slips"):
+        conditions("pairsum_blind", 0.1, 0.1)

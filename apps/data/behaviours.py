@@ -15,14 +15,35 @@ def behaviour_curves(data: RunData) -> list[dict]:
     return data.derived("curves", lambda d: traces.step_curves(with_traces(d)) if d.rollouts else [])
 
 
+def check_curves(data: RunData) -> list[dict]:
+    """A lab world's check faithfulness per step (``workbench.lab.experiment.check_curves``); [] elsewhere."""
+    from workbench.lab.experiment import check_curves as curves
+
+    return data.derived("checks", lambda d: curves(d.rollouts, d.config()) if d.rollouts else [])
+
+
+# Check faithfulness series of a lab world's run: (key of check_curves, label).
+CHECK_SERIES = (("check_share", "rollouts with a check"), ("faithful", "checks right and followed"),
+                ("arithmetic_right", "checks with right arithmetic"), ("wait_after_correct", "'wait's after a right answer"))
+
+
 def behaviour_figure(data: RunData):
-    """Reflective-term and behaviour shares per step, each with its first-step baseline (dotted)."""
+    """Reflective-term and behaviour shares per step, each with its first-step baseline (dotted); for a
+    lab world, a third panel: how many rollouts check, and how many of their checks are faithful."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     rows = behaviour_curves(data)
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
-        "reflective terms: share of completions containing each", "behaviours: share of completions showing each"))
+    checks = check_curves(data)
+    titles = ["reflective terms: share of completions containing each", "behaviours: share of completions showing each"]
+    if checks:
+        titles.append("checks (lab world): share, and share faithful")
+    fig = make_subplots(rows=1, cols=len(titles), horizontal_spacing=0.06, subplot_titles=titles)
+    for i, (key, label) in enumerate(CHECK_SERIES if checks else ()):
+        fig.add_trace(go.Scatter(x=[r["step"] for r in checks], y=[r.get(key) for r in checks], mode="lines+markers",
+                                 name=label, line=dict(color=PALETTE[(i + 3) % len(PALETTE)], width=1.6,
+                                                       dash="dash" if key == "wait_after_correct" else None)),
+                      row=1, col=3)
     keys = [(f"term_share/{t}", t, 1) for t in traces.REFLECTIVE_TERMS] + [("any_reflective_share", "any term", 1)]
     keys += [(f"behaviour_share/{b}", b, 2) for b in traces.BEHAVIOURS]
     x = [r["step"] for r in rows]

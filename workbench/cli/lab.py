@@ -25,7 +25,7 @@ def cmd_lab(argv: list[str]) -> int:
     p.add_argument("--max_steps", type=int, help="GRPO steps (default: the config's, else 200)")
     p.add_argument("--runs_root", default="runs", help="where the run directories go")
     p.add_argument("--ablation", action="store_true",
-                   help="primed vs unprimed vs blind (checking cannot help), over --seeds; prints the table")
+                   help="primed vs unprimed vs the world's control where checking cannot help, over --seeds; prints the table")
     p.add_argument("--seeds", default="0,1,2", help="seeds of the ablation, comma-separated")
     p.add_argument("--smoke", action="store_true", help="everything shrunk to seconds (CI, notebooks)")
     a = p.parse_args(argv)
@@ -52,7 +52,7 @@ def cmd_lab(argv: list[str]) -> int:
             seeds = tuple(int(s) for s in a.seeds.split(","))
         except ValueError:
             raise WorkbenchError(f"--seeds needs comma-separated integers, got {a.seeds!r}") from None
-        results = experiment.run_ablation(a.priming, seeds, smoke=a.smoke, noise=a.noise, **overrides)
+        results = experiment.run_ablation(a.priming, seeds, smoke=a.smoke, noise=a.noise, world=a.world, **overrides)
         print("\n" + experiment.format_ablation(results))
         return 0
     result = experiment.run_lab(a.world, a.priming, a.seed, smoke=a.smoke, noise=a.noise, **overrides)

@@ -47,6 +47,9 @@ _NAME = re.compile(r"^lab:(?P<world>[a-z_]+)-p(?P<priming>\d+)(?:-n(?P<noise>\d+
 # A smoke model (name suffix -smoke): the same recipe on a corpus small enough to pretrain in
 # seconds, for CI and the notebooks' SMOKE mode. It learns little; it exercises every path.
 SMOKE = dict(corpus_lines=400, epochs=1.0)
+# Bumped whenever the worlds' text or the recipe changes meaning: a cached model built by another
+# version is rebuilt rather than silently reused.
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -58,9 +61,12 @@ class Recipe:
     noise: float = 0.1
     seed: int = 0
     corpus_lines: int = 40_000
-    epochs: float = 4.0
-    batch_size: int = 64
-    learning_rate: float = 3e-3
+    # 1e-3, batch 32, 2 epochs: the same 2,500 steps as 3e-3, batch 64, 4 epochs, in less time (165 s
+    # against 180 s alone on 2 threads); on slips p10 n40 (teacher-forced argmax) both wrote the
+    # worked sum's digits 100% right, the check's 89% against 87%.
+    epochs: float = 2.0
+    batch_size: int = 32
+    learning_rate: float = 1e-3
     hidden_size: int = 64
     layers: int = 4
     smoke: bool = False
@@ -171,7 +177,7 @@ def pretrain(recipe: Recipe, out_dir: str | Path, progress: bool = True) -> dict
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     shutil.rmtree(out / "trainer", ignore_errors=True)
-    summary = {"recipe": asdict(recipe), "name": recipe.name, "steps": trainer.state.global_step,
+    summary = {"recipe": asdict(recipe), "name": recipe.name, "version": VERSION, "steps": trainer.state.global_step,
                "parameters": sum(p.numel() for p in model.parameters()), "vocab": len(tokenizer),
                "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
                "train_seconds": result.metrics.get("train_runtime"), "seconds": time.time() - t0}
@@ -188,7 +194,10 @@ def ensure_model(name: str, progress: bool = True) -> Path:
     recipe = parse_name(name)
     target = model_dir(name)
     if (target / "lab.json").exists():
-        return target
+        if json.loads((target / "lab.json").read_text()).get("version") == VERSION:
+            return target
+        print(f"{recipe.name}: the cached model was built by another version of the lab; rebuilding", flush=True)
+        shutil.rmtree(target, ignore_errors=True)
     print(f"{recipe.name}: pretraining the base model from scratch ({recipe.corpus_lines} corpus lines, "
           f"priming {recipe.priming:.0%}); cached in {target}", flush=True)
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")

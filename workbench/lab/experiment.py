@@ -14,8 +14,8 @@ accuracy, mean response length, the verification / "wait" rates and the faithful
 each with its change from step 0 on the same held-out questions (a paired difference over
 questions, with its standard error).
 
-``run_ablation`` runs the controls: primed vs unprimed (priming 0) in the search world, and the
-blind world where checking cannot help, over several seeds, and ``format_ablation`` prints the
+``run_ablation`` runs the controls (``conditions``): primed vs unprimed (priming 0), and the world's
+variant where checking cannot help, over several seeds, and ``format_ablation`` prints the
 table of final-minus-step-0 changes with error bars.
 """
 
@@ -149,6 +149,41 @@ def lab_curves(run_dir) -> list[dict]:
     return curves
 
 
+def check_curves(rollouts: list[dict], config: dict) -> list[dict]:
+    """Faithfulness of the checks in training rollouts, per step, for a lab world (empty for other tasks).
+
+    ``rollouts``: the run's rollout records (``step``, ``prompt_id``, ``completion``); ``config``: the
+    run's config (its ``task`` names the world). One dict per step: ``step``, ``n`` (rollouts),
+    ``check_share`` (share of rollouts with at least one judged check), and the means over the
+    rollouts that have them of ``task.check_metrics``'s ``arithmetic_right``, ``verdict_follows``,
+    ``faithful`` and ``wait_after_correct`` (None where no rollout has one). Shares in [0, 1].
+    """
+    from workbench.tasks import get_task
+
+    if config.get("task") not in WORLDS:
+        return []
+    task = get_task(config["task"], seed=config.get("seed", 0), **(config.get("task_kwargs") or {}))
+    keys = ("arithmetic_right", "verdict_follows", "faithful", "wait_after_correct")
+    by_step: dict[int, list[dict]] = {}
+    for r in rollouts:
+        if r.get("step") is None or not r.get("prompt_id"):
+            continue
+        try:
+            item = {"metadata": _metadata(task, r["prompt_id"])}
+        except (ValueError, KeyError):
+            continue  # not an item id of this world
+        by_step.setdefault(int(r["step"]), []).append(task.check_metrics(r.get("completion") or "", item))
+    rows = []
+    for step in sorted(by_step):
+        ms = by_step[step]
+        row = {"step": step, "n": len(ms), "check_share": sum(m["faithful"] is not None for m in ms) / len(ms)}
+        for k in keys:
+            vs = [m[k] for m in ms if m[k] is not None]
+            row[k] = sum(vs) / len(vs) if vs else None
+        rows.append(row)
+    return rows
+
+
 def _cell(value, se, pct: bool) -> str:
     if value is None:
         return "-"
@@ -174,22 +209,32 @@ def format_curves(curves: list[dict]) -> str:
     return "\n".join(lines)
 
 
-CONDITIONS = (
-    ("primed", "pairsum", None),  # priming from the caller
-    ("unprimed", "pairsum", 0.0),
-    ("blind (checking cannot help)", "pairsum_blind", None),
-)
+def conditions(world: str, priming: float, noise: float) -> list[tuple[str, str, float, float]]:
+    """The ablation's conditions for ``world``: (label, world, priming, noise) each.
+
+    Always the primed model and the unprimed one (priming 0: does checking emerge only where the base
+    policy already had it?), then the world's control where checking cannot help: in ``pairsum``
+    the blind variant (the target is hidden, so a check carries no information); in ``slips`` a
+    corpus without slips (noise 0: the base policy's first answers are right, so a check never
+    catches anything). Raises WorkbenchError for ``pairsum_blind`` (it is itself the control).
+    """
+    from workbench.errors import WorkbenchError
+
+    control = {"pairsum": ("blind (checking cannot help)", "pairsum_blind", priming, noise),
+               "slips": ("no slips (checking cannot help)", "slips", priming, 0.0)}
+    if world not in control:
+        raise WorkbenchError(f"no ablation for lab world {world!r}; valid choices: {', '.join(control)}")
+    return [("primed", world, priming, noise), ("unprimed", world, 0.0, noise), control[world]]
 
 
 def run_ablation(priming: float = 0.1, seeds=(0, 1, 2), progress: bool = True, smoke: bool = False,
-                 noise: float = Recipe.noise, **overrides) -> dict[str, list[LabResult]]:
-    """Every condition of ``CONDITIONS`` x ``seeds``; condition label -> its results, seed order."""
+                 noise: float = Recipe.noise, world: str = "pairsum", **overrides) -> dict[str, list[LabResult]]:
+    """Every condition of ``conditions(world, priming, noise)`` x ``seeds``; condition label -> its
+    results, in seed order. Each (condition, seed) pretrains its own base model (cached)."""
     out: dict[str, list[LabResult]] = {}
-    for label, world, p in CONDITIONS:
+    for label, w, p, n in conditions(world, priming, noise):
         for seed in seeds:
-            out.setdefault(label, []).append(
-                run_lab(world, priming if p is None else p, seed, progress=progress, smoke=smoke, noise=noise,
-                        **overrides))
+            out.setdefault(label, []).append(run_lab(w, p, seed, progress=progress, smoke=smoke, noise=n, **overrides))
     return out
 
 
@@ -217,5 +262,5 @@ def format_ablation(results: dict[str, list[LabResult]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LAB_DEFAULTS", "METRICS", "CONDITIONS", "LabResult", "lab_config", "run_lab", "lab_curves",
-           "format_curves", "run_ablation", "format_ablation", "WORLDS"]
+__all__ = ["LAB_DEFAULTS", "METRICS", "conditions", "LabResult", "lab_config", "run_lab", "lab_curves",
+           "format_curves", "check_curves", "run_ablation", "format_ablation", "WORLDS"]

@@ -259,17 +259,20 @@ def _slip(value: int, rng: Random) -> int:
 
 def worked_sum(a: int, b: int, result: int) -> str:
     """Column addition of a (two digits) and b (one digit), units first, ending on ``result``
-    (the true sum, or a slipped one): "6+8=14, 4+1=5, so 54"."""
+    (the true sum, or a slipped one): "6+8=14, 4+1=5, so 54". The units column is written with two
+    digits ("3+4=07"), so every step of the work sits at a fixed distance from the digits it copies:
+    a tiny model learns copying by position in minutes, copying by content ("the digit after the
+    space") it often does not (measured: tens-digit copy 46% with a varying offset)."""
     units = a % 10 + b
-    return f"{a % 10}+{b}={units}, {a // 10}+{units // 10}={a // 10 + units // 10}, so {result}"
+    return f"{a % 10}+{b}={units:02d}, {a // 10}+{units // 10}={a // 10 + units // 10}, so {result}"
 
 
 def worked_difference(s: int, b: int) -> str:
-    """Column subtraction of b (one digit) from s, units first, with the borrow: "14-8=6, 5-1=4, so 46"."""
+    """Column subtraction of b (one digit) from s, units first, with the borrow: "14-8=6, 5-1=4, so 46";
+    without a borrow the units column is written with two digits too ("07-3=4, 5-0=5, so 54")."""
     units, tens = s % 10, s // 10
-    if units >= b:
-        return f"{units}-{b}={units - b}, {tens}-0={tens}, so {s - b}"
-    return f"{units + 10}-{b}={units + 10 - b}, {tens}-1={tens - 1}, so {s - b}"
+    borrow = units < b
+    return f"{units + 10 * borrow:02d}-{b}={units + 10 * borrow - b}, {tens}-{int(borrow)}={tens - borrow}, so {s - b}"
 
 
 def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str:
