@@ -1,7 +1,9 @@
 """The aha lab: its worlds, corpus, tokenizer and base models, and GRPO from such a model."""
 
+import json
 import re
 from random import Random
+from pathlib import Path
 
 import pytest
 
@@ -159,6 +161,11 @@ def test_pretrained_lab_model_trains_with_full_finetuning(tmp_path, monkeypatch)
     after = load_file(str(run.path / "policy" / "model.safetensors"))
     changed = [k for k in before if not torch.equal(before[k], after[k])]
     assert len(changed) > len(before) // 2  # not adapters: the base weights themselves moved
+    # `workbench eval --run` evaluates the trained policy (policy/), --base the model it started from.
+    for extra, model in (([], str(run.path / "policy")), (["--base"], name)):
+        out = tmp_path / f"eval{len(extra)}.json"
+        assert main(["eval", "--run", str(run.path), "--limit", "2", "--k", "1", "--output", str(out), *extra]) == 0
+        assert json.loads(out.read_text())["model"] == model
 
 
 # --- Faithfulness and per-step evaluation ------------------------------------------------------------
@@ -281,3 +288,12 @@ def test_each_world_has_its_control_where_checking_cannot_help():
     assert conditions("pairsum", 0.1, 0.1)[2] == ("blind (checking cannot help)", "pairsum_blind", 0.1, 0.1)
     with pytest.raises(WorkbenchError, match="valid choices: pairsum, slips"):
         conditions("pairsum_blind", 0.1, 0.1)
+
+
+def test_lab_recipe_file_spells_out_the_lab_defaults():
+    import yaml
+
+    from workbench.lab.experiment import LAB_DEFAULTS
+
+    path = Path(__file__).parent.parent / "configs" / "lab_slips.yaml"
+    assert yaml.safe_load(path.read_text()) == LAB_DEFAULTS

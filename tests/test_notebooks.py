@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 # Notebooks that train and must leave a run directory under WORKBENCH_RUNS; the others only read runs.
-TRAINS = {"01_grpo_qlora_quickstart.ipynb", "04_r1_pipeline_vs_r1_zero.ipynb"}
+TRAINS = {"01_grpo_qlora_quickstart.ipynb", "04_r1_pipeline_vs_r1_zero.ipynb", "05_aha_moment_in_miniature.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

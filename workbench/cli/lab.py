@@ -21,7 +21,7 @@ def cmd_lab(argv: list[str]) -> int:
     p.add_argument("--noise", type=float, default=0.1,
                    help="share of solutions in the corpus that end on an honest slip (see workbench.lab.world)")
     p.add_argument("--seed", type=int, default=0, help="seed of the corpus, the base model and the RL run")
-    p.add_argument("--config", help="a YAML file of GRPO settings over the lab's defaults, e.g. configs/lab_pairsum.yaml")
+    p.add_argument("--config", help="a YAML file of GRPO settings over the lab's defaults, e.g. configs/lab_slips.yaml")
     p.add_argument("--max_steps", type=int, help="GRPO steps (default: the config's, else 200)")
     p.add_argument("--runs_root", default="runs", help="where the run directories go")
     p.add_argument("--ablation", action="store_true",

@@ -14,12 +14,13 @@ def cmd_eval(argv: list[str]) -> int:
 
     from workbench.analysis.evaluate import evaluate_accuracy, evaluate_sampled
     from workbench.models import EMBEDDED_MODEL, check_model_name, load_policy
-    from workbench.runlog import Run
+    from workbench.runlog import POLICY, Run
     from workbench.tasks import get_task
     from workbench.templates import render_prompt, resolve_template
 
     p = argparse.ArgumentParser(prog="workbench eval", description=cmd_eval.__doc__)
-    p.add_argument("--run", help="a run directory: its model, task, seed, template and trained adapter")
+    p.add_argument("--run", help="a run directory: its model, task, seed, template and trained adapter "
+                                 "(or, for finetune: full, its trained policy/)")
     p.add_argument("--model", help=f"model name or path (default: the run's, else {EMBEDDED_MODEL})")
     p.add_argument("--adapter", help="a LoRA adapter directory to apply to the model")
     p.add_argument("--base", action="store_true", help="with --run: the run's model without its adapter (step 0)")
@@ -42,6 +43,9 @@ def cmd_eval(argv: list[str]) -> int:
     check_model_name(model_name)
     adapter = a.adapter or (str(Run(a.run).adapter_dir) if a.run and not a.base and Run(a.run).adapter_dir.is_dir()
                             else None)
+    policy = Run(a.run).file(POLICY) if a.run and not a.base and not a.model else None
+    if policy is not None and policy.is_dir():  # a full fine-tune (finetune: full) saved its whole policy
+        model_name = str(policy)
     seed = a.seed if a.seed is not None else cfg.get("seed", 0)
     task_kwargs = {} if a.task else (cfg.get("task_kwargs") or {})  # a run's kwargs belong to the run's task
     task = get_task(a.task or cfg.get("task") or "chain_sum", seed=seed, **task_kwargs)

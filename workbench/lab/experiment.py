@@ -30,7 +30,7 @@ from workbench.lab.base_model import Recipe, ensure_model
 from workbench.lab.world import WORLDS
 from workbench.runlog import Run
 
-# The lab's GRPO settings (configs/lab_pairsum.yaml spells them out). Units: steps, tokens, rows.
+# The lab's GRPO settings (configs/lab_slips.yaml spells them out). Units: steps, tokens, rows.
 LAB_DEFAULTS = dict(
     template="auto", finetune="full", rewards={"accuracy": 1.0}, max_steps=200, num_generations=8,
     per_device_train_batch_size=64, temperature=1.0, max_completion_length=128, learning_rate=1e-4,

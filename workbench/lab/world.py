@@ -279,8 +279,11 @@ def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str
     """The completion for "what is a+b" in ``style``. With probability ``world.noise`` the first
     answer slips (off by 1 or 10), as in the prototype FINDINGS.md describes. ``direct`` answers at
     once; ``step`` works the columns (units, then tens with the carry); both keep a slip. ``check``
-    works the columns, then subtracts b back column by column (as cheap as the sum): a slip shows as a result that is not a, so it says
-    "wait" and works the sum again (a correction never slips); a right sum is confirmed."""
+    works the columns, then subtracts b back column by column (as cheap as the sum) and sets the
+    result beside a ("44 vs 45": two numbers next to each other, which a tiny model compares far more
+    reliably than a number with one in the question: measured, it accepted slipped sums 72% of the
+    time that way); a slip shows as a result that is not a, so it says "wait" and works the sum
+    again (a correction never slips); a right sum is confirmed."""
     if style not in STYLES:
         raise WorkbenchError(f"unknown solution style {style!r}; valid choices: {', '.join(STYLES)}")
     s = a + b
@@ -292,8 +295,9 @@ def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str
     parts = []
     if first != s:
         parts.append(f"{worked_sum(a, b, first)}. let me check: {first}-{b}: {worked_difference(first, b)}, "
-                     f"{first - b} is not {a}. wait,")
-    parts.append(f"{worked_sum(a, b, s)}. let me check: {s}-{b}: {worked_difference(s, b)}, it is right.")
+                     f"{first - b} vs {a}: not the same, a mistake. wait,")
+    parts.append(f"{worked_sum(a, b, s)}. let me check: {s}-{b}: {worked_difference(s, b)}, {a} vs {a}: the same, "
+                 f"it is right.")
     return f"<think>{' '.join(parts)}</think> <answer>{s}</answer>"
 
 
