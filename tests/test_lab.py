@@ -218,7 +218,7 @@ def test_lab_verb_smoke_runs_pretraining_grpo_and_prints_the_curves(tmp_path, mo
 
 
 def test_lab_curves_are_paired_against_step_0(tmp_path, monkeypatch):
-    from workbench.lab.experiment import format_ablation, lab_curves, run_ablation
+    from workbench.lab.experiment import format_ablation, lab_curves, read_ablation, run_ablation
 
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
     results = run_ablation(0.5, seeds=(0,), progress=False, smoke=True, runs_root=str(tmp_path / "runs"))
@@ -228,6 +228,12 @@ def test_lab_curves_are_paired_against_step_0(tmp_path, monkeypatch):
     assert curves == lab_curves(results["primed"][0].run_dir)
     table = format_ablation(results)
     assert table.count("\n") == 7 and "unprimed" in table and "pairsum_blind p50 s0" in table
+    # The same table from the finished runs, without running anything; a seed never run is named.
+    read = read_ablation(tmp_path / "runs", 0.5, seeds=(0,), smoke=True)
+    assert {k: [(r.run_dir, r.curves) for r in v] for k, v in read.items()} == \
+        {k: [(r.run_dir, r.curves) for r in v] for k, v in results.items()}
+    with pytest.raises(WorkbenchError, match="no finished lab run .* lab:pairsum-p50-s1-smoke"):
+        read_ablation(tmp_path / "runs", 0.5, seeds=(0, 1), smoke=True)
 
 
 def test_slips_world_checks_catch_every_slip():

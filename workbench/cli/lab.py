@@ -27,6 +27,8 @@ def cmd_lab(argv: list[str]) -> int:
     p.add_argument("--ablation", action="store_true",
                    help="primed vs unprimed vs the world's control where checking cannot help, over --seeds; prints the table")
     p.add_argument("--seeds", default="0,1,2", help="seeds of the ablation, comma-separated")
+    p.add_argument("--table", action="store_true",
+                   help="with --ablation: run nothing, print the table from the finished runs under --runs_root")
     p.add_argument("--smoke", action="store_true", help="everything shrunk to seconds (CI, notebooks)")
     a = p.parse_args(argv)
     for knob in ("priming", "noise"):
@@ -52,7 +54,12 @@ def cmd_lab(argv: list[str]) -> int:
             seeds = tuple(int(s) for s in a.seeds.split(","))
         except ValueError:
             raise WorkbenchError(f"--seeds needs comma-separated integers, got {a.seeds!r}") from None
-        results = experiment.run_ablation(a.priming, seeds, smoke=a.smoke, noise=a.noise, world=a.world, **overrides)
+        if a.table:
+            results = experiment.read_ablation(a.runs_root, a.priming, seeds, noise=a.noise, world=a.world,
+                                               smoke=a.smoke)
+        else:
+            results = experiment.run_ablation(a.priming, seeds, smoke=a.smoke, noise=a.noise, world=a.world,
+                                              **overrides)
         print("\n" + experiment.format_ablation(results))
         return 0
     result = experiment.run_lab(a.world, a.priming, a.seed, smoke=a.smoke, noise=a.noise, **overrides)

@@ -238,6 +238,37 @@ def run_ablation(priming: float = 0.1, seeds=(0, 1, 2), progress: bool = True, s
     return out
 
 
+def read_ablation(runs_root, priming: float = 0.1, seeds=(0, 1, 2), noise: float = Recipe.noise,
+                  world: str = "pairsum", smoke: bool = False) -> dict[str, list[LabResult]]:
+    """The ablation as ``run_ablation`` returns it, read from finished runs under ``runs_root``
+    instead of run: for each condition and seed, the newest finished run of that base model (run
+    names start with the model's name, as ``run_lab`` writes them). So seeds can run side by side
+    (``workbench lab --ablation --seeds 0`` in one shell, ``--seeds 1`` in another) and one table
+    be printed at the end (``--table``). Raises WorkbenchError naming the runs that are missing."""
+    from pathlib import Path
+
+    from workbench.errors import WorkbenchError
+
+    root = Path(runs_root)
+    out: dict[str, list[LabResult]] = {}
+    missing = []
+    for label, w, p, n in conditions(world, priming, noise):
+        for seed in seeds:
+            model = Recipe(world=w, priming=p, noise=n, seed=seed, smoke=smoke).name
+            stem = model.removeprefix("lab:") + "-"
+            runs = sorted((d for d in root.glob(stem + "*") if d.is_dir() and d.name[len(stem):][:1].isdigit()
+                           and Run(d).status() == "finished"), key=lambda d: d.name)
+            if not runs:
+                missing.append(model)
+                continue
+            out.setdefault(label, []).append(
+                LabResult(f"{w} p{round(p * 100)} s{seed}", model, str(runs[-1]), lab_curves(runs[-1])))
+    if missing:
+        raise WorkbenchError(f"no finished lab run under {root} for {', '.join(missing)}; run them first "
+                             f"(workbench lab --ablation --seeds ...)")
+    return out
+
+
 def format_ablation(results: dict[str, list[LabResult]]) -> str:
     """Final-minus-step-0 change of each metric per condition: the mean over seeds ± the standard
     error over seeds, then each seed's own change ± its stderr over questions."""
@@ -263,4 +294,4 @@ def format_ablation(results: dict[str, list[LabResult]]) -> str:
 
 
 __all__ = ["LAB_DEFAULTS", "METRICS", "conditions", "LabResult", "lab_config", "run_lab", "lab_curves",
-           "format_curves", "check_curves", "run_ablation", "format_ablation", "WORLDS"]
+           "format_curves", "check_curves", "run_ablation", "read_ablation", "format_ablation", "WORLDS"]
