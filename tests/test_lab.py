@@ -205,7 +205,7 @@ def test_step_evaluations_never_change_the_training_trajectory(tmp_path):
 
 def test_lab_verb_smoke_runs_pretraining_grpo_and_prints_the_curves(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
-    assert main(["lab", "--smoke", "--priming", "0.5", "--runs_root", str(tmp_path / "runs")]) == 0
+    assert main(["lab", "--smoke", "--world", "pairsum", "--priming", "0.5", "--noise", "0.1", "--runs_root", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert "lab:pairsum-p50-smoke: pretraining the base model" in out
     assert "pass@1" in out and "verification" in out and "Δ" in out
@@ -213,7 +213,7 @@ def test_lab_verb_smoke_runs_pretraining_grpo_and_prints_the_curves(tmp_path, mo
     steps = [e["step"] for e in run.events() if e["event"] == "eval"]
     assert steps == [0, 1, 2] and run.config()["finetune"] == "full" and (run.path / "policy").is_dir()
     # The second use of the same model name reads the cache instead of pretraining again.
-    assert main(["lab", "--smoke", "--priming", "0.5", "--runs_root", str(tmp_path / "runs2")]) == 0
+    assert main(["lab", "--smoke", "--world", "pairsum", "--priming", "0.5", "--noise", "0.1", "--runs_root", str(tmp_path / "runs2")]) == 0
     assert "pretraining" not in capsys.readouterr().out
 
 

@@ -15,10 +15,10 @@ def cmd_lab(argv: list[str]) -> int:
     from workbench.lab.world import WORLDS
 
     p = argparse.ArgumentParser(prog="workbench lab", description=cmd_lab.__doc__)
-    p.add_argument("--world", default="pairsum", choices=list(WORLDS), help="the lab world")
-    p.add_argument("--priming", type=float, default=0.1,
+    p.add_argument("--world", default="slips", choices=list(WORLDS), help="the lab world")
+    p.add_argument("--priming", type=float, default=0.5,
                    help="share of self-verifying solutions in the pretraining corpus (0: the unprimed control)")
-    p.add_argument("--noise", type=float, default=0.1,
+    p.add_argument("--noise", type=float, default=0.4,
                    help="share of solutions in the corpus that end on an honest slip (see workbench.lab.world)")
     p.add_argument("--seed", type=int, default=0, help="seed of the corpus, the base model and the RL run")
     p.add_argument("--config", help="a YAML file of GRPO settings over the lab's defaults, e.g. configs/lab_slips.yaml")

@@ -33,7 +33,7 @@ from workbench.runlog import Run
 # The lab's GRPO settings (configs/lab_slips.yaml spells them out). Units: steps, tokens, rows.
 LAB_DEFAULTS = dict(
     template="auto", finetune="full", rewards={"accuracy": 1.0}, max_steps=200, num_generations=8,
-    per_device_train_batch_size=64, temperature=1.0, max_completion_length=128, learning_rate=1e-4,
+    per_device_train_batch_size=64, temperature=1.0, max_completion_length=192, learning_rate=1e-4,
     beta=0.0, loss_type="grpo", eval_items=128, eval_every=25, eval_samples=4, eval_temperature=1.0,
     eval_batch_size=128, save_adapter=True,
 )
