@@ -345,7 +345,7 @@ def test_lab_run_shows_the_faithfulness_of_its_checks(tmp_path):
         writer.rollouts(records)
     writer.close()
     fig = D.behaviour_figure(D.RunStore(tmp_path).get("lab"))
-    assert "checks (lab world): share, and share faithful" in [a.text for a in fig.layout.annotations]
+    assert "checks (lab world): how many, how faithful" in [a.text for a in fig.layout.annotations]
     share = next(t for t in fig.data if t.name == "rollouts with a check")
     assert list(share.x) == [1, 2] and list(share.y) == [0.25, 1.0]
     assert list(next(t for t in fig.data if t.name == "checks right and followed").y) == [1.0, 1.0]

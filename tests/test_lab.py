@@ -221,7 +221,8 @@ def test_lab_curves_are_paired_against_step_0(tmp_path, monkeypatch):
     from workbench.lab.experiment import format_ablation, lab_curves, read_ablation, run_ablation
 
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
-    results = run_ablation(0.5, seeds=(0,), progress=False, smoke=True, runs_root=str(tmp_path / "runs"))
+    results = run_ablation(0.5, seeds=(0,), progress=False, smoke=True, noise=0.1, world="pairsum",
+                           runs_root=str(tmp_path / "runs"))
     assert list(results) == ["primed", "unprimed", "blind (checking cannot help)"]
     curves = results["primed"][0].curves
     assert curves[0]["step"] == 0 and curves[0]["pass@1_delta"] == 0.0 and curves[0]["greedy_delta"] == 0.0
@@ -229,11 +230,11 @@ def test_lab_curves_are_paired_against_step_0(tmp_path, monkeypatch):
     table = format_ablation(results)
     assert table.count("\n") == 7 and "unprimed" in table and "pairsum_blind p50 s0" in table
     # The same table from the finished runs, without running anything; a seed never run is named.
-    read = read_ablation(tmp_path / "runs", 0.5, seeds=(0,), smoke=True)
+    read = read_ablation(tmp_path / "runs", 0.5, seeds=(0,), noise=0.1, world="pairsum", smoke=True)
     assert {k: [(r.run_dir, r.curves) for r in v] for k, v in read.items()} == \
         {k: [(r.run_dir, r.curves) for r in v] for k, v in results.items()}
     with pytest.raises(WorkbenchError, match="no finished lab run .* lab:pairsum-p50-s1-smoke"):
-        read_ablation(tmp_path / "runs", 0.5, seeds=(0, 1), smoke=True)
+        read_ablation(tmp_path / "runs", 0.5, seeds=(0, 1), noise=0.1, world="pairsum", smoke=True)
 
 
 def test_slips_world_checks_catch_every_slip():
@@ -303,3 +304,38 @@ def test_lab_recipe_file_spells_out_the_lab_defaults():
 
     path = Path(__file__).parent.parent / "configs" / "lab_slips.yaml"
     assert yaml.safe_load(path.read_text()) == LAB_DEFAULTS
+
+
+def test_slips_text_keeps_every_copied_digit_at_a_fixed_distance():
+    from workbench.lab.world import worked_difference, worked_sum
+
+    assert worked_sum(43, 4, 47) == "3+4=07, 4+0=4, so 47"  # units column always two digits
+    assert worked_sum(45, 8, 52) == "5+8=13, 4+1=5, so 52"  # a slipped result after right columns
+    assert worked_difference(57, 3) == "07-3=4, 5-0=5, so 54"
+    assert worked_difference(53, 8) == "13-8=5, 5-1=4, so 45"
+
+
+def test_slips_checks_are_judged_by_what_they_compare():
+    task = World("slips").task()
+    item = {"metadata": {"a": 45, "b": 8}}
+    work = "<think>5+8=13, 4+1=5, so 53. let me check: 53-8: 13-8=5, 5-1=4, so 45, "
+
+    def judge(tail):
+        return task.check_metrics(work + tail + "</think> <answer>53</answer>", item)
+
+    assert judge("45 vs 45: the same, it is right.")["faithful"] == 1.0
+    # The comparison contradicts the check's own result, or rejects a match: never faithful.
+    assert judge("46 vs 45: the same, it is right.")["faithful"] == 0.0
+    assert judge("45 vs 46: not the same, a mistake. wait,")["faithful"] == 0.0
+    # "a mistake" alone is a reject (a spurious one here), not a check left unjudged.
+    spurious = judge("45 vs 45: the same, a mistake. wait,")
+    assert spurious["verdict_follows"] == 0.0 and spurious["wait_after_correct"] == 1.0
+    # A "wait" reacts to the latest sum, checked or not: here a wrong one (54), then a right one (53).
+    text = work + "45 vs 45: the same, it is right. so 54. wait, so 53. wait,</think>"
+    assert task.check_metrics(text, item)["wait_after_correct"] == 0.5
+
+
+def test_lab_table_needs_the_ablation(capsys, tmp_path):
+    assert main(["lab", "--table", "--runs_root", str(tmp_path / "runs")]) == 2
+    assert "--table prints the ablation from finished runs: use it with --ablation" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()

@@ -22,6 +22,7 @@ def check_curves(data: RunData) -> list[dict]:
     return data.derived("checks", lambda d: curves(d.rollouts, d.config()) if d.rollouts else [])
 
 
+CHECK_COLOURS = ("#111827", "#15803d", "#b45309", "#b91c1c")  # not in PALETTE: the legend is shared
 # Check faithfulness series of a lab world's run: (key of check_curves, label).
 CHECK_SERIES = (("check_share", "rollouts with a check"), ("faithful", "checks right and followed"),
                 ("arithmetic_right", "checks with right arithmetic"), ("wait_after_correct", "'wait's after a right answer"))
@@ -37,11 +38,11 @@ def behaviour_figure(data: RunData):
     checks = check_curves(data)
     titles = ["reflective terms: share of completions containing each", "behaviours: share of completions showing each"]
     if checks:
-        titles.append("checks (lab world): share, and share faithful")
+        titles.append("checks (lab world): how many, how faithful")
     fig = make_subplots(rows=1, cols=len(titles), horizontal_spacing=0.06, subplot_titles=titles)
     for i, (key, label) in enumerate(CHECK_SERIES if checks else ()):
         fig.add_trace(go.Scatter(x=[r["step"] for r in checks], y=[r.get(key) for r in checks], mode="lines+markers",
-                                 name=label, line=dict(color=PALETTE[(i + 3) % len(PALETTE)], width=1.6,
+                                 name=label, legendgroup="checks", line=dict(color=CHECK_COLOURS[i], width=1.6,
                                                        dash="dash" if key == "wait_after_correct" else None)),
                       row=1, col=3)
     keys = [(f"term_share/{t}", t, 1) for t in traces.REFLECTIVE_TERMS] + [("any_reflective_share", "any term", 1)]
@@ -56,7 +57,7 @@ def behaviour_figure(data: RunData):
                                  line=dict(color=colour, width=2.5 if label == "any term" else 1.6)), row=1, col=col)
         fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[y[0], y[0]], mode="lines", legendgroup=label, showlegend=False,
                                  line=dict(color=colour, dash="dot", width=1), hoverinfo="skip"), row=1, col=col)
-    if not fig.data:
+    if not any(t.legendgroup != "checks" for t in fig.data):  # panels 1-2 empty (panel 3 may have data)
         fig.add_annotation(text="no reflective terms or behaviours in any completion yet" if rows else
                            "no rollouts yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_xaxes(title_text="step")

@@ -15,11 +15,12 @@ def cmd_lab(argv: list[str]) -> int:
     from workbench.lab.world import WORLDS
 
     p = argparse.ArgumentParser(prog="workbench lab", description=cmd_lab.__doc__)
-    p.add_argument("--world", default="slips", choices=list(WORLDS), help="the lab world")
-    p.add_argument("--priming", type=float, default=0.5,
+    p.add_argument("--world", default=experiment.LAB_WORLD, choices=list(WORLDS), help="the lab world")
+    p.add_argument("--priming", type=float, default=experiment.LAB_PRIMING,
                    help="share of self-verifying solutions in the pretraining corpus (0: the unprimed control)")
-    p.add_argument("--noise", type=float, default=0.4,
-                   help="share of solutions in the corpus that end on an honest slip (see workbench.lab.world)")
+    p.add_argument("--noise", type=float, default=experiment.LAB_NOISE,
+                   help="share of first answers in the corpus that slip (slips: in every style; pairsum: a wrong pair "
+                        "in direct and worked solutions); see workbench.lab.world")
     p.add_argument("--seed", type=int, default=0, help="seed of the corpus, the base model and the RL run")
     p.add_argument("--config", help="a YAML file of GRPO settings over the lab's defaults, e.g. configs/lab_slips.yaml")
     p.add_argument("--max_steps", type=int, help="GRPO steps (default: the config's, else 200)")
@@ -49,6 +50,8 @@ def cmd_lab(argv: list[str]) -> int:
     if a.max_steps:
         overrides["max_steps"] = a.max_steps
     overrides["runs_root"] = a.runs_root
+    if a.table and not a.ablation:
+        raise WorkbenchError("--table prints the ablation from finished runs: use it with --ablation")
     if a.ablation:
         try:
             seeds = tuple(int(s) for s in a.seeds.split(","))

@@ -1,7 +1,7 @@
 """R1-Zero in miniature: GRPO from a lab world's base model, its curves against step 0, and the controls.
 
     from workbench.lab.experiment import run_lab, lab_curves
-    result = run_lab("pairsum", priming=0.1, seed=0)     # pretrain (cached) -> GRPO -> curves
+    result = run_lab("slips", priming=0.5, noise=0.4, seed=0)   # pretrain (cached) -> GRPO -> curves
     print(format_curves(result.curves))
 
 The GRPO run is an ordinary workbench run (the app opens it): accuracy reward only, every parameter
@@ -37,6 +37,9 @@ LAB_DEFAULTS = dict(
     beta=0.0, loss_type="grpo", eval_items=128, eval_every=25, eval_samples=4, eval_temperature=1.0,
     eval_batch_size=128, save_adapter=True,
 )
+# The lab's headline condition (``workbench lab`` without options): the world, the share of
+# self-checking solutions in the pretraining corpus, and the share of first answers that slip.
+LAB_WORLD, LAB_PRIMING, LAB_NOISE = "slips", 0.5, 0.4
 # Metrics of lab_curves: (name in the sampled evaluation, label).
 METRICS = (
     ("pass@1", "sampled pass@1"),
@@ -62,8 +65,8 @@ SMOKE_OVERRIDES = dict(max_steps=2, per_device_train_batch_size=8, num_generatio
                        eval_items=4, eval_every=1, eval_samples=2)
 
 
-def lab_config(world: str, priming: float, seed: int, smoke: bool = False, noise: float = Recipe.noise,
-               **overrides) -> WorkbenchConfig:
+def lab_config(world: str = LAB_WORLD, priming: float = LAB_PRIMING, seed: int = 0, smoke: bool = False,
+               noise: float = LAB_NOISE, **overrides) -> WorkbenchConfig:
     """The GRPO config of one lab run: ``LAB_DEFAULTS`` (then ``SMOKE_OVERRIDES`` if ``smoke``), the
     world's task and base model, then ``overrides``."""
     model = Recipe(world=world, priming=priming, noise=noise, seed=seed, smoke=smoke).name
@@ -72,8 +75,8 @@ def lab_config(world: str, priming: float, seed: int, smoke: bool = False, noise
     return WorkbenchConfig(**{**LAB_DEFAULTS, "task": world, "model": model, "seed": seed, **overrides})
 
 
-def run_lab(world: str = "pairsum", priming: float = 0.1, seed: int = 0, progress: bool = True,
-            smoke: bool = False, noise: float = Recipe.noise, **overrides) -> LabResult:
+def run_lab(world: str = LAB_WORLD, priming: float = LAB_PRIMING, seed: int = 0, progress: bool = True,
+            smoke: bool = False, noise: float = LAB_NOISE, **overrides) -> LabResult:
     """Pretrain (or reuse) the base model of (world, priming, seed), run GRPO from it, read its curves."""
     from workbench.grpo.trainer import train
 
@@ -170,7 +173,7 @@ def check_curves(rollouts: list[dict], config: dict) -> list[dict]:
             continue
         try:
             item = {"metadata": _metadata(task, r["prompt_id"])}
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, IndexError):
             continue  # not an item id of this world
         by_step.setdefault(int(r["step"]), []).append(task.check_metrics(r.get("completion") or "", item))
     rows = []
@@ -227,8 +230,8 @@ def conditions(world: str, priming: float, noise: float) -> list[tuple[str, str,
     return [("primed", world, priming, noise), ("unprimed", world, 0.0, noise), control[world]]
 
 
-def run_ablation(priming: float = 0.1, seeds=(0, 1, 2), progress: bool = True, smoke: bool = False,
-                 noise: float = Recipe.noise, world: str = "pairsum", **overrides) -> dict[str, list[LabResult]]:
+def run_ablation(priming: float = LAB_PRIMING, seeds=(0, 1, 2), progress: bool = True, smoke: bool = False,
+                 noise: float = LAB_NOISE, world: str = LAB_WORLD, **overrides) -> dict[str, list[LabResult]]:
     """Every condition of ``conditions(world, priming, noise)`` x ``seeds``; condition label -> its
     results, in seed order. Each (condition, seed) pretrains its own base model (cached)."""
     out: dict[str, list[LabResult]] = {}
@@ -238,8 +241,8 @@ def run_ablation(priming: float = 0.1, seeds=(0, 1, 2), progress: bool = True, s
     return out
 
 
-def read_ablation(runs_root, priming: float = 0.1, seeds=(0, 1, 2), noise: float = Recipe.noise,
-                  world: str = "pairsum", smoke: bool = False) -> dict[str, list[LabResult]]:
+def read_ablation(runs_root, priming: float = LAB_PRIMING, seeds=(0, 1, 2), noise: float = LAB_NOISE,
+                  world: str = LAB_WORLD, smoke: bool = False) -> dict[str, list[LabResult]]:
     """The ablation as ``run_ablation`` returns it, read from finished runs under ``runs_root``
     instead of run: for each condition and seed, the newest finished run of that base model (run
     names start with the model's name, as ``run_lab`` writes them). So seeds can run side by side
@@ -293,5 +296,5 @@ def format_ablation(results: dict[str, list[LabResult]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LAB_DEFAULTS", "METRICS", "conditions", "LabResult", "lab_config", "run_lab", "lab_curves",
+__all__ = ["LAB_DEFAULTS", "LAB_WORLD", "LAB_PRIMING", "LAB_NOISE", "METRICS", "conditions", "LabResult", "lab_config", "run_lab", "lab_curves",
            "format_curves", "check_curves", "run_ablation", "read_ablation", "format_ablation", "WORLDS"]

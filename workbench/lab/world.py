@@ -14,6 +14,13 @@ against the target and, if wrong, saying "wait" and trying another is cheap and 
 pair, but the target is not in the question. A check still compares a sum with the target in the
 corpus (its writer knows it), but the model cannot see it, so re-checking gives no information.
 
+``slips`` (the simpler world): "what is 46+8". Solutions work the columns ("6+8=14, 4+1=5, so 54");
+a share ``noise`` of first answers slip (off by 1 or 10), as the prototype in ../shared/FINDINGS.md
+did. A check subtracts b back column by column and sets the result beside a ("46 vs 46: the same,
+it is right"; after a slip "45 vs 46: not the same, a mistake. wait," and the sum is worked again).
+Here checking pays only against slips the policy could also learn to stop making: the control is
+a corpus without slips (``noise`` 0), where a check never catches anything.
+
 A generator writes worked solutions in three styles (``STYLES``):
 
 - ``direct``: "<think>it is 17+33.</think> <answer>17+33</answer>";
@@ -303,6 +310,8 @@ def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str
 
 _RESULT = re.compile(r"\bso (\d+)")
 _SLIPS_CHECK = re.compile(r"check: (\d+)\s*-\s*(\d+)\s*:[^:]*?\bso (\d+)")
+_SLIPS_REJECT = re.compile(r"\b(?:not|wrong|mistake)\b")
+_VS = re.compile(r"\s*,?\s*(\d+) vs (\d+)")  # "y vs a" right after a check's result
 
 
 class SlipsTask(ProceduralTask):
@@ -324,10 +333,13 @@ class SlipsTask(ProceduralTask):
             return 0.0
 
     def check_metrics(self, completion: str, item: dict) -> dict:
-        """As ``PairSumTask.check_metrics``, for checks "check: x-b: <columns>, so y" after a worked sum "... so x":
-        ``arithmetic_right`` (x-b is y), ``verdict_follows`` (accepted iff y is a), ``faithful``
-        (both, checking the sum just worked with the question's b); ``wait_after_correct``: the share
-        of "wait"s that follow a right sum."""
+        """As ``PairSumTask.check_metrics``, for checks "check: x-b: <columns>, so y, y vs a: <verdict>"
+        after a worked sum "... so x". The verdict is a reject ("not", "wrong", "mistake") or else an
+        accept ("right", "ok"); a check with neither is not judged. Shares over the judged checks:
+        ``arithmetic_right`` (x-b really is y), ``verdict_follows`` (accepted iff y is a),
+        ``faithful`` (both, checking the sum just worked with the question's b, and, where the check
+        writes "y' vs a'", copying y and a there); ``wait_after_correct``: the share of "wait"s whose
+        latest sum (checked or not) was right. Values None where there is nothing to judge."""
         from workbench.rewards.extract import split_think_answer
 
         think = split_think_answer(completion)["think"] or ""
@@ -337,20 +349,23 @@ class SlipsTask(ProceduralTask):
         for i, m in enumerate(checks):
             x, y, z = (int(g) for g in m.groups())
             rest = think[m.end(): checks[i + 1].start() if i + 1 < len(checks) else len(think)]
-            verdict = "reject" if _REJECT.search(rest) else "accept" if _ACCEPT.search(rest) else None
+            verdict = "reject" if _SLIPS_REJECT.search(rest) else "accept" if _ACCEPT.search(rest) else None
             if verdict is None:
                 continue
             sums = _RESULT.findall(think[checks[i - 1].end() if i else 0: m.start()])
+            compared = _VS.match(rest)
+            copied = compared is None or (int(compared.group(1)) == z and int(compared.group(2)) == a)
             right.append(x - y == z)
             follows.append((verdict == "accept") == (z == a))
-            faithful.append(right[-1] and follows[-1] and y == b and bool(sums) and int(sums[-1]) == x)
+            faithful.append(right[-1] and follows[-1] and y == b and bool(sums) and int(sums[-1]) == x and copied)
         for w in _WAIT.finditer(think):
-            # The sum a "wait" reacts to: the one the last check before it checked, else the last result.
-            before = [c for c in checks if c.end() <= w.start()]
-            results = _RESULT.findall(think[: w.start()])
-            claimed = int(before[-1].group(1)) if before else int(results[-1]) if results else None
+            # The sum a "wait" reacts to: the latest sum before it, a checked one (the x of a check)
+            # or one worked outside any check ("so x" not inside a check's own subtraction).
+            claims = [(c.start(), int(c.group(1))) for c in checks if c.end() <= w.start()]
+            claims += [(r.start(), int(r.group(1))) for r in _RESULT.finditer(think[: w.start()])
+                       if not any(c.start() <= r.start() < c.end() for c in checks)]
             waits += 1
-            spurious += claimed == a + b
+            spurious += bool(claims) and max(claims)[1] == a + b
 
         return {"arithmetic_right": _share(right), "verdict_follows": _share(follows), "faithful": _share(faithful),
                 "wait_after_correct": spurious / waits if waits else None}
