@@ -144,8 +144,8 @@ def test_pretrained_lab_model_trains_with_full_finetuning(tmp_path, monkeypatch)
     from safetensors.torch import load_file
 
     monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
-    name = "lab:pairsum-p30"
-    summary = pretrain(parse_name(name, corpus_lines=400, epochs=1.0), model_dir(name), progress=False)
+    name = "lab:pairsum-p30-smoke"  # the smoke recipe: 400 corpus lines, one epoch
+    summary = pretrain(parse_name(name), model_dir(name), progress=False)
     # 400 lines in batches of 32, one epoch; the vocabulary: the numbers 0-99 and the world's words.
     assert summary["steps"] == 13 and 100 < summary["vocab"] < 160 and (model_dir(name) / "lab.json").exists()
     assert main(["train", "--model", name, "--task", "pairsum", "--template", "auto", "--finetune", "full",
@@ -208,7 +208,7 @@ def test_lab_verb_smoke_runs_pretraining_grpo_and_prints_the_curves(tmp_path, mo
     assert main(["lab", "--smoke", "--world", "pairsum", "--priming", "0.5", "--noise", "0.1", "--runs_root", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert "lab:pairsum-p50-smoke: pretraining the base model" in out
-    assert "pass@1" in out and "verification" in out and "Δ" in out
+    assert "pass@1" in out and "verification" in out and "Δ" in out and "pass@1 with a check" in out
     run = Run(next((tmp_path / "runs").iterdir()))
     steps = [e["step"] for e in run.events() if e["event"] == "eval"]
     assert steps == [0, 1, 2] and run.config()["finetune"] == "full" and (run.path / "policy").is_dir()
@@ -228,7 +228,7 @@ def test_lab_curves_are_paired_against_step_0(tmp_path, monkeypatch):
     assert curves[0]["step"] == 0 and curves[0]["pass@1_delta"] == 0.0 and curves[0]["greedy_delta"] == 0.0
     assert curves == lab_curves(results["primed"][0].run_dir)
     table = format_ablation(results)
-    assert table.count("\n") == 7 and "unprimed" in table and "pairsum_blind p50 s0" in table
+    assert table.count("\n") == 7 and "unprimed" in table and "pairsum_blind-p50-smoke" in table
     # The same table from the finished runs, without running anything; a seed never run is named.
     read = read_ablation(tmp_path / "runs", 0.5, seeds=(0,), noise=0.1, world="pairsum", smoke=True)
     assert {k: [(r.run_dir, r.curves) for r in v] for k, v in read.items()} == \
@@ -339,3 +339,39 @@ def test_lab_table_needs_the_ablation(capsys, tmp_path):
     assert main(["lab", "--table", "--runs_root", str(tmp_path / "runs")]) == 2
     assert "--table prints the ablation from finished runs: use it with --ablation" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+def test_check_payoff_splits_samples_by_verification():
+    from workbench.lab.experiment import check_payoff, format_payoff
+
+    checked = "<think>so 53. let me check: 53-8: so 45, 45 vs 45: the same, it is right.</think> <answer>53</answer>"
+    plain = "<think>it is 53.</think> <answer>53</answer>"
+
+    def sample(text, correct):
+        return {"completion": text, "correct": correct, "tokens": 9}
+
+    events = [{"event": "eval", "step": 25, "sampled": {"items": [{"id": "slips/eval/0", "samples": [
+                  sample(checked, True), sample(checked, True), sample(plain, False), sample(plain, True)]}]}},
+              {"event": "eval", "step": 0, "sampled": {"items": [{"id": "slips/eval/0", "samples": [
+                  sample(checked, True), sample(plain, False), sample(plain, False)]}]}},
+              {"event": "start"}]
+    rows = check_payoff(events)
+    assert [r["step"] for r in rows] == [0, 25]
+    assert (rows[0]["n_check"], rows[0]["pass_check"], rows[0]["n_plain"], rows[0]["pass_plain"]) == (1, 1.0, 2, 0.0)
+    assert (rows[1]["n_check"], rows[1]["pass_check"], rows[1]["pass_plain"]) == (2, 1.0, 0.5)
+    assert "100.0 (n=1)" in format_payoff(rows) and "50.0 ± 50.0 (n=2)" in format_payoff(rows)
+
+
+def test_a_cached_model_from_another_recipe_is_rebuilt(tmp_path, monkeypatch, capsys):
+    from workbench.lab.base_model import ensure_model
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+    name = "lab:slips-p10-smoke"
+    path = ensure_model(name, progress=False)
+    assert ensure_model(name, progress=False) == path and "rebuilding" not in capsys.readouterr().out
+    built = json.loads((path / "lab.json").read_text())
+    built["recipe"]["epochs"] = 2.0  # as if built before the recipe changed
+    (path / "lab.json").write_text(json.dumps(built))
+    ensure_model(name, progress=False)
+    assert "built by another version or recipe of the lab; rebuilding" in capsys.readouterr().out
+    assert json.loads((path / "lab.json").read_text())["recipe"]["epochs"] == 1.0

@@ -54,7 +54,7 @@ METRICS = (
 
 @dataclass
 class LabResult:
-    name: str  # condition label, e.g. "pairsum p10 s0"
+    name: str  # the base model's name without "lab:", e.g. "slips-p50-n40-s1"
     model: str  # the base model's name (lab:...)
     run_dir: str
     curves: list[dict] = field(default_factory=list)
@@ -85,7 +85,7 @@ def run_lab(world: str = LAB_WORLD, priming: float = LAB_PRIMING, seed: int = 0,
         cfg.run_name = f"{cfg.model.removeprefix('lab:')}-{datetime.now():%Y%m%d-%H%M%S}"
     ensure_model(cfg.model, progress=progress)
     result = train(cfg, progress=progress)
-    return LabResult(f"{world} p{round(priming * 100)} s{seed}", cfg.model, result.run_dir, lab_curves(result.run_dir))
+    return LabResult(cfg.model.removeprefix("lab:"), cfg.model, result.run_dir, lab_curves(result.run_dir))
 
 
 def _per_question(event: dict, task) -> dict[str, dict[str, float]]:
@@ -150,6 +150,45 @@ def lab_curves(run_dir) -> list[dict]:
             row[f"{name}_delta"], row[f"{name}_delta_se"] = _mean_se([now[name][q] - base[name][q] for q in common])
         curves.append(row)
     return curves
+
+
+def check_payoff(evals: list[dict]) -> list[dict]:
+    """Does checking pay in the policy's own samples? Per evaluation event (sorted by step): the
+    sampled pass@1 of the samples that show verification (``traces`` behaviour) and of those that
+    do not. RL with an outcome reward can only grow a behaviour whose samples are right more often
+    than the rest, so this is the gate to read at step 0 before expecting verification to emerge.
+
+    ``evals``: a run's "eval" events (``Run.events()``) with their ``sampled`` items. Returns dicts
+    ``step``, ``n_check``, ``pass_check``, ``pass_check_se``, ``n_plain``, ``pass_plain``,
+    ``pass_plain_se`` (rates in [0, 1]; None without samples). The standard errors treat samples as
+    independent; samples of one question are not, so read them as a lower bound.
+    """
+    from workbench.analysis import traces
+
+    rows = []
+    for e in sorted((e for e in evals if e.get("event") == "eval" and "step" in e), key=lambda e: e["step"]):
+        split: dict[bool, list[float]] = {True: [], False: []}
+        for q in (e.get("sampled") or {}).get("items", []):
+            for sample in q["samples"]:
+                checks = traces.tag(sample["completion"])["behaviours"]["verification"] > 0
+                split[checks].append(float(sample["correct"]))
+        row = {"step": e["step"]}
+        for key, values in (("check", split[True]), ("plain", split[False])):
+            row[f"n_{key}"] = len(values)
+            row[f"pass_{key}"], row[f"pass_{key}_se"] = _mean_se(values)
+        rows.append(row)
+    return rows
+
+
+def format_payoff(rows: list[dict]) -> str:
+    """``check_payoff`` as text: per step, pass@1 with and without a check (± stderr, n samples)."""
+    lines = [f"{'step':>5} {'pass@1 with a check':>28} {'pass@1 without':>28}"]
+    for r in rows:
+        cells = [f"{_cell(r[f'pass_{k}'], r[f'pass_{k}_se'], True)} (n={r[f'n_{k}']})" for k in ("check", "plain")]
+        lines.append(f"{r['step']:>5} " + " ".join(f"{c:>28}" for c in cells))
+    lines.append("checking can only grow under an outcome reward where its samples are right more often "
+                 "(read step 0); ± stderr over samples")
+    return "\n".join(lines)
 
 
 def check_curves(rollouts: list[dict], config: dict) -> list[dict]:
@@ -265,7 +304,7 @@ def read_ablation(runs_root, priming: float = LAB_PRIMING, seeds=(0, 1, 2), nois
                 missing.append(model)
                 continue
             out.setdefault(label, []).append(
-                LabResult(f"{w} p{round(p * 100)} s{seed}", model, str(runs[-1]), lab_curves(runs[-1])))
+                LabResult(model.removeprefix("lab:"), model, str(runs[-1]), lab_curves(runs[-1])))
     if missing:
         raise WorkbenchError(f"no finished lab run under {root} for {', '.join(missing)}; run them first "
                              f"(workbench lab --ablation --seeds ...)")
@@ -297,4 +336,4 @@ def format_ablation(results: dict[str, list[LabResult]]) -> str:
 
 
 __all__ = ["LAB_DEFAULTS", "LAB_WORLD", "LAB_PRIMING", "LAB_NOISE", "METRICS", "conditions", "LabResult", "lab_config", "run_lab", "lab_curves",
-           "format_curves", "check_curves", "run_ablation", "read_ablation", "format_ablation", "WORLDS"]
+           "format_curves", "check_payoff", "format_payoff", "check_curves", "run_ablation", "read_ablation", "format_ablation", "WORLDS"]
