@@ -13,6 +13,7 @@ def cmd_lab(argv: list[str]) -> int:
     from workbench.errors import WorkbenchError
     from workbench.lab import experiment
     from workbench.lab.world import WORLDS
+    from workbench.runlog import Run
 
     p = argparse.ArgumentParser(prog="workbench lab", description=cmd_lab.__doc__)
     p.add_argument("--world", default=experiment.LAB_WORLD, choices=list(WORLDS), help="the lab world")
@@ -68,7 +69,5 @@ def cmd_lab(argv: list[str]) -> int:
     result = experiment.run_lab(a.world, a.priming, a.seed, smoke=a.smoke, noise=a.noise, **overrides)
     print(f"\n{result.name}: base model {result.model}, run directory {result.run_dir}")
     print(experiment.format_curves(result.curves))
-    from workbench.runlog import Run
-
     print("\n" + experiment.format_payoff(experiment.check_payoff(Run(result.run_dir).events())))
     return 0

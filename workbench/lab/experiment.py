@@ -335,5 +335,6 @@ def format_ablation(results: dict[str, list[LabResult]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LAB_DEFAULTS", "LAB_WORLD", "LAB_PRIMING", "LAB_NOISE", "METRICS", "conditions", "LabResult", "lab_config", "run_lab", "lab_curves",
-           "format_curves", "check_payoff", "format_payoff", "check_curves", "run_ablation", "read_ablation", "format_ablation", "WORLDS"]
+__all__ = ["LAB_DEFAULTS", "LAB_WORLD", "LAB_PRIMING", "LAB_NOISE", "METRICS", "WORLDS", "LabResult", "conditions",
+           "lab_config", "run_lab", "lab_curves", "format_curves", "check_payoff", "format_payoff", "check_curves",
+           "run_ablation", "read_ablation", "format_ablation"]
