@@ -57,7 +57,7 @@ def _fenced(code):
 
 
 def _score(task, code, entry_point):
-    return task.score(code, _item(task, entry_point))
+    return task.credit(code, _item(task, entry_point))
 
 
 # --- the shipped problems ---------------------------------------------------------------------

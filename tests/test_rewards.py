@@ -10,6 +10,7 @@ from workbench.rewards import (
     REWARDS,
     AccuracyReward,
     FormatReward,
+    PartialCreditReward,
     SafeReward,
     TagCountReward,
     UnknownRewardError,
@@ -37,7 +38,7 @@ def _columns(task, item, n):
 
 def test_extract_prefers_last_answer_tag():
     assert extract_answer("<answer>1</answer> then <answer> 12 </answer> 99") == "12"
-    assert extract_answer("<think>x</think><answer></answer> 5") == ""
+    assert extract_answer("<think>x</think><answer></answer> 5") is None  # an empty tag is no answer, not the 5
 
 
 def test_extract_number_fallback():
@@ -88,8 +89,10 @@ def test_accuracy_uses_task_verifier_with_metadata():
     assert AccuracyReward(task)([reworded, "<answer>nonsense</answer>"], **cols) == [1.0, 0.0]
     moved = {**item["metadata"], "target": item["metadata"]["target"] + 1}
     cols["metadata"] = [json.dumps(moved)] * 2
-    # Right numbers, wrong value: countdown's shaping credit (0.05) survives; only <= 0.01 is cut.
-    assert all(0.0 < r < 1.0 for r in AccuracyReward(task)([reworded, reworded], **cols))
+    # Right numbers, wrong value: not correct, so accuracy is 0; countdown's shaping credit (0.05)
+    # is the partial_credit reward's (only <= 0.01 is cut).
+    assert AccuracyReward(task)([reworded, reworded], **cols) == [0.0, 0.0]
+    assert all(0.0 < r < 1.0 for r in PartialCreditReward(task)([reworded, reworded], **cols))
 
 
 # --- format and tags --------------------------------------------------------------------------

@@ -112,6 +112,7 @@ class Stage:
         from transformers import set_seed
 
         from workbench.models import load_model, prepare_for_training
+        from workbench.rewards.extract import prompt_opens_think
         from workbench.templates import render_prompt, resolve_template
 
         set_seed(self.cfg.seed)
@@ -120,6 +121,9 @@ class Stage:
         self.template = resolve_template(self.cfg.template, tokenizer)
         self.eval_items = self.task.items("eval", self.cfg.eval_items) if self.cfg.eval_items else []
         self.eval_prompts = [render_prompt(self.template, it["question"], tokenizer) for it in self.eval_items]
+        # A template that ends the prompt by opening <think> (R1-Distill's) changes what the format
+        # reward and the format check read: recorded in the setup event.
+        self.prompt_opens_think = prompt_opens_think(render_prompt(self.template, "1 + 1", tokenizer))
         return model, tokenizer
 
     def lora(self):
@@ -135,6 +139,8 @@ class Stage:
     def setup_event(self, trainer, **extra) -> None:
         params = list(trainer.model.parameters())
         self.writer.event("setup", template=self.template, eval_items=len(self.eval_items),
+                          prompt_opens_think=getattr(self, "prompt_opens_think", False),
+                          checker=getattr(self.task, "checker", None),
                           trainable_params=sum(p.numel() for p in params if p.requires_grad),
                           total_params=sum(p.numel() for p in params),
                           quantized_modules=sum("4bit" in type(m).__name__ for m in trainer.model.modules()),

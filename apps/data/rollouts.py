@@ -111,7 +111,7 @@ def completion_html(text: str, matches=None, prompt: str | None = None) -> str:
     text = text or ""
     if matches is None:
         matches = traces.exemplar_matches(text, prompt)
-    parts = traces.split_think_answer(text)
+    parts = traces.split_think_answer(text, prompt)
     blocks = []
     for kind in ("think", "answer"):
         part = parts.get(kind)

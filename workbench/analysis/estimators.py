@@ -83,46 +83,57 @@ def normalize_answer(answer: str) -> str:
     return " ".join(str(answer).split())
 
 
-def majority_vote(answers: Sequence[str | None], key: Callable[[str], str] = normalize_answer) -> str | None:
+def majority_vote(answers: Sequence[str | None], key: Callable[[str], str] = normalize_answer,
+                  same: Callable[[str, str], bool] | None = None) -> str | None:
     """The most common answer after `key`, ignoring None (no answer extracted) and empty answers.
 
-    Ties go to the answer whose first occurrence comes earliest, so the result does not depend
-    on dict or Counter ordering. None when no sample produced an answer.
+    ``same(a, b)``, when given, groups answers that a task judges equal although their text
+    differs ("0.1575" and "\\frac{63}{400}"): each answer joins the first group whose first
+    member it equals. Ties go to the group whose first occurrence comes earliest, so the result
+    does not depend on dict or Counter ordering; the winner is that group's first answer. None when
+    no sample produced an answer.
     """
-    counts: Counter[str] = Counter()
-    first_seen: dict[str, int] = {}
+    groups: list[list] = []  # [first answer, its key, count, first index]
     for i, answer in enumerate(answers):
         if answer is None:
             continue
         normalized = key(answer)
         if normalized == "":
             continue
-        counts[normalized] += 1
-        first_seen.setdefault(normalized, i)
-    if not counts:
+        for group in groups:
+            if group[1] == normalized or (same is not None and same(group[0], answer)):
+                group[2] += 1
+                break
+        else:
+            groups.append([answer, normalized, 1, i])
+    if not groups:
         return None
-    return min(counts, key=lambda a: (-counts[a], first_seen[a]))
+    return min(groups, key=lambda g: (-g[2], g[3]))[1 if same is None else 0]
 
 
 def cons_at_k(votes: Sequence[str | None], is_correct: Callable[[str], bool],
-              key: Callable[[str], str] = normalize_answer) -> bool:
-    """Whether the majority answer of `votes` (all of them: pass the first k for cons@k) is correct.
+              key: Callable[[str], str] = normalize_answer, same: Callable[[str, str], bool] | None = None) -> bool:
+    """Whether the majority answer of `votes` (all of them: pass the first k for cons@k) is correct;
+    `same` groups answers as in `majority_vote`.
 
     A question where no sample produced an answer counts as wrong.
     """
-    winner = majority_vote(votes, key=key)
+    winner = majority_vote(votes, key=key, same=same)
     return winner is not None and bool(is_correct(winner))
 
 
 def mean_cons_at_k(votes_per_question: Sequence[Sequence[str | None]], golds: Sequence[Any],
                    is_correct: Callable[[str, Any], bool],
-                   key: Callable[[str], str] = normalize_answer) -> tuple[float, float]:
-    """(mean, stderr) of cons@k over questions; `is_correct(answer, gold)` scores one answer."""
+                   key: Callable[[str], str] = normalize_answer,
+                   same: Callable[[str, str, Any], bool] | None = None) -> tuple[float, float]:
+    """(mean, stderr) of cons@k over questions; `is_correct(answer, gold)` scores one answer and
+    `same(a, b, gold)`, if given, groups a question's votes (the task's own equality)."""
     if len(votes_per_question) != len(golds):
         raise WorkbenchError(f"{len(votes_per_question)} questions with votes but {len(golds)} gold answers")
     if not golds:
         raise WorkbenchError("no questions to estimate cons@k from")
-    values = [float(cons_at_k(votes, lambda a, g=gold: is_correct(a, g), key=key))
+    values = [float(cons_at_k(votes, lambda a, g=gold: is_correct(a, g), key=key,
+                              same=None if same is None else (lambda a, b, g=gold: same(a, b, g))))
               for votes, gold in zip(votes_per_question, golds)]
     return mean_and_stderr(values)
 

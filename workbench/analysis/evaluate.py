@@ -127,6 +127,7 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
     (majority vote of the first k extracted answers), format validity and length, with stderrs."""
     from workbench.analysis import traces
     from workbench.rewards import extract_answer
+    from workbench.rewards.extract import prompt_opens_think
 
     n = n or k
     if k < 1 or k > n:
@@ -137,20 +138,20 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
     gens = generate(model, tokenizer, rows, max_new_tokens, batch_size=batch_size, do_sample=True,
                     temperature=temperature, top_p=top_p, progress=progress, desc=f"eval {n} samples")
     questions, correct, votes, formats, lengths = [], [], [], [], []
-    for q, item in enumerate(items):
+    for q, (item, prompt) in enumerate(zip(items, prompts)):
         samples = gens[q * n:(q + 1) * n]
         answers = [extract_answer(g["completion"], task.answer_kind) for g in samples]
         ok = [task.score(a, item) >= 1.0 for a in answers]
         correct.append(ok)
         votes.append(answers[:k])
-        formats += [traces.split_think_answer(g["completion"])["format_ok"] for g in samples]
+        formats += [traces.split_think_answer(g["completion"], prompt)["format_ok"] for g in samples]
         lengths += [g["tokens"] for g in samples]
         questions.append({"id": item["id"], "question": item["question"], "answer": item["answer"],
-                          "metadata": item.get("metadata"),
+                          "metadata": item.get("metadata"), "prompt_opens_think": prompt_opens_think(prompt),
                           "samples": [{**g, "extracted": a, "correct": c} for g, a, c in zip(samples, answers, ok)]})
     p1, p1_se = pass_at_1(correct)
     pk, pk_se = mean_pass_at_k(correct, k)
-    ck, ck_se = mean_cons_at_k(votes, items, lambda a, item: task.score(a, item) >= 1.0)
+    ck, ck_se = mean_cons_at_k(votes, items, lambda a, item: task.score(a, item) >= 1.0, same=task.same_answer)
     fmt, fmt_se = mean_and_stderr([float(f) for f in formats])
     length, length_se = mean_and_stderr([float(x) for x in lengths])
     return {
@@ -187,7 +188,8 @@ def sampled_metrics(sampled: dict, task) -> dict:
         tags = [traces.tag(s["completion"]) for s in samples]
         add("pass@1", [s["correct"] for s in samples])
         add("mean_tokens", [s["tokens"] for s in samples])
-        add("format_valid", [traces.split_think_answer(s["completion"])["format_ok"] for s in samples])
+        opened = "<think>" if q.get("prompt_opens_think") else None  # the prompt's open tag, as the reward saw it
+        add("format_valid", [traces.split_think_answer(s["completion"], opened)["format_ok"] for s in samples])
         for b in traces.BEHAVIOURS:
             add(f"behaviour/{b}", [t["behaviours"][b] > 0 for t in tags])
         add("term/wait", [t["terms"]["wait"] > 0 for t in tags])

@@ -329,7 +329,7 @@ def tag(completion: str, prompt: str | None = None, language: str = "en") -> dic
     term_counts = dict.fromkeys(REFLECTIVE_TERMS, 0)
     for t, _, _ in terms:
         term_counts[t] += 1
-    think = split_think_answer(text)
+    think = split_think_answer(text, prompt)
     return {"behaviours": behaviours, "terms": term_counts, "words": len(_WORD.findall(_TAG.sub(" ", text))),
             "think_words": len(_WORD.findall(think["think"])) if think["think"] else 0,
             "format_ok": think["format_ok"], "version": VERSION}

@@ -197,6 +197,7 @@ class PairSumTask(ProceduralTask):
     """
 
     answer_kind = "expression"
+    checker = "two different entries of the list whose sum is the target, in either order"
 
     def __init__(self, world_name: str = "pairsum", seed: int = 0, heldout_fraction: float = 0.2):
         if world_name not in WORLDS:
@@ -318,6 +319,7 @@ class SlipsTask(ProceduralTask):
     """The slips world as a workbench Task: "what is a+b", a in 10-99, b in 1-9; the answer is a+b."""
 
     answer_kind = "number"
+    checker = "the integer a+b"
     name = "slips"
     description = WORLDS["slips"]
 

@@ -11,7 +11,8 @@ sample's reward (None), never the run.
 
 | name       | range        | what                                                           |
 |------------|--------------|----------------------------------------------------------------|
-| accuracy   | [0, 1]       | the task's verifier on the extracted final answer              |
+| accuracy   | {0, 1}       | the task's checker on the extracted final answer (correct or not) |
+| partial_credit | [0, 1]   | the task's own graded credit (reasoning-gym's); off by default |
 | format     | {0, 1}       | strict `<think>...</think><answer>...</answer>`                |
 | tags       | {0, .25, ..1}| 0.25 per R1 tag that appears exactly once                      |
 | repetition | [-1, 0]      | minus the share of repeated token 3-grams (TRL)                |
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from workbench.rewards.code import CodeExecutionReward
 from workbench.rewards.language import LanguageConsistencyReward, language_consistency
 from workbench.rewards.extract import completion_text, extract_answer, extract_code, last_number
-from workbench.rewards.rules import AccuracyReward, FormatReward, TagCountReward
+from workbench.rewards.rules import AccuracyReward, FormatReward, PartialCreditReward, TagCountReward
 from workbench.rewards.safe import SafeReward
 from workbench.rewards.shaping import LengthReward, OverlongReward, RepetitionReward
 from workbench.errors import WorkbenchError
@@ -40,6 +41,7 @@ __all__ = [
     "LanguageConsistencyReward",
     "FormatReward",
     "LengthReward",
+    "PartialCreditReward",
     "OverlongReward",
     "RepetitionReward",
     "SafeReward",
@@ -63,6 +65,10 @@ class UnknownRewardError(WorkbenchError):
 # Factories share one signature so the registry can build any of them from a config.
 def _accuracy(task, max_completion_length: int):
     return AccuracyReward(task)
+
+
+def _partial_credit(task, max_completion_length: int):
+    return PartialCreditReward(task)
 
 
 def _format(task, max_completion_length: int):
@@ -97,6 +103,7 @@ def _language(task, max_completion_length: int):
 
 REWARDS: dict[str, Callable] = {
     "accuracy": _accuracy,
+    "partial_credit": _partial_credit,
     "format": _format,
     "tags": _tags,
     "repetition": _repetition,

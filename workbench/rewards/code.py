@@ -25,7 +25,7 @@ from workbench.rewards.rules import per_sample
 
 
 class CodeExecutionReward:
-    """Share of the item's unit tests passed by the completion's code (task.score), in [0, 1]."""
+    """Share of the item's unit tests passed by the completion's code (``task.credit``), in [0, 1]."""
 
     __name__ = "code"
 
@@ -58,7 +58,7 @@ class CodeExecutionReward:
         todo = [i for i, code in enumerate(codes) if code and code.strip()]
         if todo:
             with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, len(todo))) as pool:
-                scores = pool.map(lambda i: self.task.score(codes[i], items[i]), todo)
+                scores = pool.map(lambda i: self.task.credit(codes[i], items[i]), todo)
                 for i, score in zip(todo, scores):
                     rewards[i] = score
         return rewards

@@ -1,17 +1,22 @@
 """Pull the final answer out of a completion.
 
-Rules, in order:
-1. If the text has an `<answer>...</answer>` pair, the content of the LAST pair, stripped (it may
-   be ""): the R1 format says that is the answer, whatever else the text contains.
-2. Otherwise a fallback that depends on the task's `answer_kind`:
-   - "number": the last number in the text. Integers, decimals and negatives; thousands commas are
-     removed ("1,234" -> "1234"); a minus counts as a sign only when it does not follow a word
-     character or a closing bracket, so "7-3" ends in "3" while "= -4" ends in "-4". This suits
-     chat models told to "end with the final answer as a number".
-   - "expression" / "text": the last of: a line "Answer: X" (or "Final answer: X"), a phrase
-     "(final) answer is X" (rest of the line), or "\\boxed{X}"; X loses surrounding "*", "$" and
-     a trailing period. None if there is no such marker: free text is not guessed at.
-3. None when nothing qualifies.
+Rules, in order (tagged and untagged answers are read the same way once the region is chosen):
+1. The region: the content of the LAST `<answer>...</answer>` pair if the text has one (the R1
+   format says that is the answer, whatever else the text contains), else the whole text.
+2. In the region, the content of the last `\\boxed{...}` / `\\fbox{...}` (balanced braces).
+3. Else, for a tagged region, the region itself; for an untagged one, the last answer marker: a
+   line "Answer: X" / "Final Answer: X" (bold or heading marks and the colon optional; a marker
+   alone on its line, like "**Final Answer**", takes the next non-empty line), or a phrase
+   "(final) answer is X" (rest of the line).
+4. For `answer_kind` "number": the answer found by 2-3 if it is one number (with a unit or %,
+   see `answers`), else the last number in it; with no marker at all, the last number in the
+   region. Numbers are read by `answers.NUMBER`: integers, decimals and negatives; thousands
+   commas only in real groups ("1,234" -> "1234"; "0,1" is two numbers); a minus counts as a
+   sign only when it does not follow a word character or a closing bracket, so "7-3" ends in "3"
+   while "= -4" ends in "-4".
+5. Any kind: the answer loses its wrappers (`answers.unwrap`: `$...$`, bold, `\\text`, a trailing
+   period) and Unicode forms (`answers.clean_chars`: U+2212 minus, dashes, full-width digits).
+   None when nothing qualifies or the answer is empty: free text is not guessed at.
 
 For `answer_kind` "code" the rules differ (`extract_code`): the code of the LAST fenced block
 (```python, ```py, ```python3 or a bare ```), looked for inside the last `<answer>...</answer>` if
@@ -20,6 +25,7 @@ by line as in Markdown: a fence line is three or more backticks, a closing fence
 alone, and an unclosed block runs to the end (a truncated completion still yields its code; a
 stray fence with nothing after it is ignored).
 
+    extract_answer("<think>..</think><answer>\\boxed{1,250}</answer>")  # "1,250" (the checker reads 1250)
     extract_code("<answer>```python\\ndef f():\\n    return 1\\n```</answer>")  # "def f():\\n    return 1"
 """
 
@@ -27,12 +33,17 @@ from __future__ import annotations
 
 import re
 
+from workbench.rewards.answers import last_boxed, last_number, number_answer, unwrap  # noqa: F401 (last_number: API)
+
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_NUMBER = re.compile(r"(?:(?<![\w)\]])-)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
-_TEXT_MARKERS = (
-    re.compile(r"^[ \t*#]*(?:final\s+)?answer\s*\**\s*[:：]\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE),
-    re.compile(r"\b(?:final\s+)?answer\s+is\s*:?\s*(.+?)\s*$", re.IGNORECASE | re.MULTILINE),
-    re.compile(r"\\boxed\{([^{}]*)\}"),
+_MARKERS = (
+    # "Answer: X", "**Final Answer:** X", "### Final answer: X"
+    re.compile(r"^[ \t*#>]*(?:the\s+)?(?:final\s+)?answer\s*\**\s*[:：]\s*(\S.*?)\s*$",
+               re.IGNORECASE | re.MULTILINE),
+    # "**Final Answer**" (or "Final Answer:") alone on its line: the answer is the next non-empty line
+    re.compile(r"^[ \t*#>]*(?:final\s+)?answer\s*\**\s*[:：]?\s*\**[ \t]*\n\s*(\S[^\n]*?)\s*$",
+               re.IGNORECASE | re.MULTILINE),
+    re.compile(r"\b(?:final\s+)?answer\s+is\s*:?\s*(\S.*?)\s*$", re.IGNORECASE | re.MULTILINE),
 )
 
 
@@ -45,17 +56,30 @@ def completion_text(completion) -> str:
     return "" if completion is None else str(completion)
 
 
-def last_number(text: str) -> str | None:
-    matches = _NUMBER.findall(text)
-    return matches[-1].replace(",", "") if matches else None
+def prompt_opens_think(prompt) -> bool:
+    """True when ``prompt`` (text, or TRL's chat messages) ends with an opening ``<think>`` tag, so
+    the completion continues inside the think block (R1-Distill templates end with "<think>\\n")."""
+    return completion_text(prompt).rstrip().endswith("<think>")
 
 
-def _clean(answer: str) -> str:
-    # Twice, so that "**3*4+1**." and "$x$." both come out bare.
-    for _ in range(2):
-        answer = answer.strip().strip("*$").strip()
-        answer = answer[:-1] if answer.endswith(".") else answer
-    return answer.strip()
+def with_prompt_tag(completion, prompt=None) -> str:
+    """The completion's text, with "<think>" put back in front when the prompt opened it."""
+    text = completion_text(completion)
+    return "<think>" + text if prompt is not None and prompt_opens_think(prompt) else text
+
+
+def _marked_answer(text: str) -> str | None:
+    """The answer after the last answer marker in ``text`` (rule 3), or None."""
+    best: tuple[int, str] | None = None
+    for pattern in _MARKERS:
+        for m in pattern.finditer(text):
+            if best is None or m.start() >= best[0]:
+                best = (m.start(), m.group(1))
+    if best is None:
+        return None
+    answer = best[1]
+    # A bold mark split by the marker ("**Final Answer:** X", "**Answer: X**") leaves one "**".
+    return answer.replace("**", "", 1).strip() if answer.count("**") % 2 else answer
 
 
 _FENCE = re.compile(r"^[ \t]*(`{3,})[ \t]*([^`\s]*)[^`]*$")
@@ -108,18 +132,14 @@ def extract_answer(text: str, answer_kind: str = "number") -> str | None:
     if answer_kind == "code":
         return extract_code(text)
     tagged = _ANSWER_TAG.findall(text)
-    if tagged:
-        return tagged[-1].strip()
+    region = tagged[-1] if tagged else text
+    found = last_boxed(region)
+    if found is None:
+        found = region if tagged else _marked_answer(region)
     if answer_kind == "number":
-        return last_number(text)
-    best: tuple[int, str] | None = None
-    for pattern in _TEXT_MARKERS:
-        for m in pattern.finditer(text):
-            if best is None or m.start() >= best[0]:
-                best = (m.start(), m.group(1))
-    if best is None:
-        return None
-    return _clean(best[1]) or None
+        return number_answer(region if found is None else found)
+    answer = unwrap(found) if found is not None else ""
+    return answer or None
 
 
 # R1's format: one <think> block, then one <answer> block, nothing around them. FormatReward
@@ -129,8 +149,9 @@ STRICT_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$",
 _THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
 
 
-def split_think_answer(text: str) -> dict:
-    """{"think", "answer", "format_ok"} of a completion.
+def split_think_answer(text: str, prompt=None) -> dict:
+    """{"think", "answer", "format_ok"} of a completion (``prompt``: the prompt it continues, whose
+    opening ``<think>``, if it ends with one, counts as the completion's; see ``prompt_opens_think``).
 
     think: the contents of all <think>...</think> blocks, stripped, joined by a blank line; failing
     a complete block, the text before a lone "</think>" (the prompt opened the tag) or after a lone
@@ -138,7 +159,7 @@ def split_think_answer(text: str) -> dict:
     answer: the contents of the LAST <answer>...</answer> pair, stripped (as the accuracy reward
     reads it); None without one. format_ok: the strict R1 format, exactly as the format reward.
     """
-    text = completion_text(text)
+    text = with_prompt_tag(text, prompt)
     blocks = _THINK_BLOCK.findall(text)
     if blocks:
         think = "\n\n".join(b.strip() for b in blocks)

@@ -1,4 +1,10 @@
-"""Rule-based rewards of R1-Zero: accuracy (the task's verifier) and the <think>/<answer> format.
+"""Rule-based rewards of R1-Zero: accuracy (the task's checker) and the <think>/<answer> format.
+
+Accuracy is 1.0 for a correct answer and 0.0 otherwise, exactly what evaluation counts; a task's
+graded credit (reasoning-gym's substring credit, countdown's 0.05 for the right numbers) is the
+separate ``partial_credit`` reward, off by default. The format rewards see the prompt: when the
+prompt ends by opening ``<think>`` (R1-Distill chat templates do), the completion starts inside
+the think block and is judged as if it began with the tag (``prompt_opens_think``).
 
 Each reward is a callable class with a `__name__` (TRL names its metrics `rewards/<__name__>`) so
 that it pickles, and follows TRL's contract `fn(completions, **columns) -> list[float | None]`.
@@ -11,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from workbench.rewards.extract import STRICT_FORMAT, TAGS, completion_text, extract_answer
+from workbench.rewards.extract import STRICT_FORMAT, TAGS, completion_text, extract_answer, with_prompt_tag
 
 
 
@@ -26,18 +32,25 @@ def per_sample(column, n: int, name: str) -> list:
     return list(column)
 
 
+def _prompts(prompts, n: int) -> list:
+    return list(prompts) if prompts is not None and len(prompts) == n else [None] * n
+
+
 class AccuracyReward:
-    """1.0 for a correct final answer, by the task's own verifier; partial credit if it gives any.
+    """1.0 for a correct final answer by the task's checker (``task.score``), else 0.0.
 
     Reads the dataset columns `answer` (gold), `metadata` (the item's metadata as a JSON string)
-    and, if present, `question`, rebuilds the item and scores the extracted answer with
-    `task.score`. Logs the extracted answers as a column of TRL's completions table.
+    and, if present, `question`, rebuilds the item and scores the answer `extract_answer` finds.
+    Logs the extracted answers as a column of TRL's completions table.
     """
 
     __name__ = "accuracy"
 
     def __init__(self, task):
         self.task = task
+
+    def _score(self, pred, item) -> float:
+        return self.task.score(pred, item)
 
     def __call__(self, completions, answer=None, metadata=None, question=None, log_extra=None, **kwargs):
         n = len(completions)
@@ -50,25 +63,37 @@ class AccuracyReward:
             if isinstance(meta, str):
                 meta = json.loads(meta) if meta else {}
             item = {"question": q, "answer": gold, "metadata": meta or {}}
-            rewards.append(self.task.score(pred, item))
-        if log_extra is not None:
+            rewards.append(self._score(pred, item))
+        if log_extra is not None and self.__name__ == "accuracy":
             log_extra("extracted_answer", extracted)
         return rewards
+
+
+class PartialCreditReward(AccuracyReward):
+    """The task's own graded score of the extracted answer (``task.credit``), in [0, 1]: reasoning-gym's
+    substring credit, countdown's 0.05 for an expression with the right numbers, a code task's share
+    of tests. Off by default: it is a shaping reward, not accuracy."""
+
+    __name__ = "partial_credit"
+
+    def _score(self, pred, item) -> float:
+        return self.task.credit(pred, item)
 
 
 class FormatReward:
     """Strict R1 format: 1.0 iff the completion is `<think>...</think> <answer>...</answer>`.
 
     Only whitespace may surround the two blocks, and each tag must appear exactly once (a lazy
-    regex alone would accept a second <think> inside the first block).
+    regex alone would accept a second <think> inside the first block). A ``<think>`` that the
+    prompt opened (TRL's ``prompts`` column) counts as the completion's own.
     """
 
     __name__ = "format"
 
-    def __call__(self, completions, **kwargs):
+    def __call__(self, completions, prompts=None, **kwargs):
         rewards = []
-        for c in completions:
-            text = completion_text(c)
+        for c, p in zip(completions, _prompts(prompts, len(completions))):
+            text = with_prompt_tag(c, p)
             once = all(text.count(tag) == 1 for tag in TAGS)
             rewards.append(1.0 if once and STRICT_FORMAT.match(text) else 0.0)
         return rewards
@@ -83,5 +108,6 @@ class TagCountReward:
 
     __name__ = "tags"
 
-    def __call__(self, completions, **kwargs):
-        return [sum(0.25 for tag in TAGS if completion_text(c).count(tag) == 1) for c in completions]
+    def __call__(self, completions, prompts=None, **kwargs):
+        texts = [with_prompt_tag(c, p) for c, p in zip(completions, _prompts(prompts, len(completions)))]
+        return [sum(0.25 for tag in TAGS if t.count(tag) == 1) for t in texts]

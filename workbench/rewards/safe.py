@@ -2,7 +2,7 @@
 
 A verifier that raises on one odd completion would otherwise kill a run hours in. SafeReward
 calls the wrapped function on the whole batch; if that raises (or returns the wrong number of
-rewards, or a non-number), it calls it again on each sample alone, and a sample that still fails
+rewards, a non-number, NaN or an infinity), it calls it again on each sample alone, and a sample that still fails
 gets None: TRL turns None into NaN and leaves that sample out of this function's mean ("no reward
 from this function"). It reports every failed sample to `on_error(name, index, exception)` and, when
 TRL passes `log_metric`, logs `reward_errors/<name>` (0 on a clean batch) so failures show up on the
@@ -32,11 +32,19 @@ class _Buffer:
         self.metrics[name].append(value)
 
 
+class NonFiniteReward(ValueError):
+    """A reward function returned NaN or an infinity for a sample."""
+
+
 def _as_reward(value) -> float | None:
     if value is None:
-        return None
+        return None  # the function's own "not applicable": not a failure
     value = float(value)  # raises on a non-number, which makes it a failure
-    return None if math.isnan(value) else value
+    if not math.isfinite(value):
+        # TRL would pass an infinity on to the group's mean and std, which zeroes (NaN) the whole
+        # group's advantages without a word; NaN it drops silently. Both are failures here.
+        raise NonFiniteReward(f"returned {value!r}, not a finite number")
+    return value
 
 
 class SafeReward:

@@ -147,7 +147,7 @@ _register_gym(
 register_task(
     "python_functions",
     CodeTask,
-    "write a small Python function (80 string/list/number problems); reward = share of its unit tests passed",
+    "write a small Python function (80 string/list/number problems); the code reward = share of unit tests passed",
 )
 
 

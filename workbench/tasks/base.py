@@ -24,10 +24,11 @@ import hashlib
 import math
 import numbers
 from typing import Any
+
 from workbench.errors import WorkbenchError
+from workbench.rewards.answers import ANSWER_KINDS  # noqa: F401 (re-exported: tasks declare one)
 
 SPLITS = ("train", "eval")
-ANSWER_KINDS = ("number", "expression", "text", "code")
 
 # reasoning-gym hands out "participation" credit (0.01, sometimes on an empty answer) so that RL
 # still sees a gradient for a well-formed but wrong answer. As an accuracy that would make garbage
@@ -103,13 +104,30 @@ class Task:
     def is_heldout(self, question: str) -> bool:
         return is_heldout(question, self.heldout_fraction)
 
-    def score(self, answer: str | None, item: dict) -> float:
-        """Score in [0, 1] of `answer` for `item`; never raises.
+    # What decides "correct" for this task, in words (shown by `workbench tasks`, recorded in runs).
+    checker: str = "the task's own verifier, full marks only"
+
+    def _prepare(self, answer) -> str | None:
+        """The answer as the checker reads it: wrappers and Unicode forms normalised
+        (``workbench.rewards.answers.unwrap``; code is left as written); None when blank."""
+        if answer is None or not isinstance(answer, str) or not answer.strip():
+            return None
+        if self.answer_kind == "code":
+            return answer
+        from workbench.rewards.answers import unwrap
+
+        return unwrap(answer) or None
+
+    def credit(self, answer: str | None, item: dict) -> float:
+        """The task's own graded score of `answer` in [0, 1] (partial credit where its verifier
+        gives any: reasoning-gym's substring credit, a code task's share of tests); never raises.
 
         Empty answers score 0 without reaching the verifier (some verifiers give them credit), a
         verifier that raises on garbage scores 0, and participation credit (<= 0.01) becomes 0.
+        This is the ``partial_credit`` reward, off by default; accuracy is ``score``.
         """
-        if answer is None or not isinstance(answer, str) or not answer.strip():
+        answer = self._prepare(answer)
+        if answer is None:
             return 0.0
         try:
             value = float(self._verify(answer, item))
@@ -118,6 +136,35 @@ class Task:
         if not math.isfinite(value) or value <= PARTICIPATION_CREDIT:
             return 0.0
         return min(value, 1.0)
+
+    def score(self, answer: str | None, item: dict) -> float:
+        """1.0 when `answer` is correct for `item` by this task's checker (``checker``), else 0.0;
+        never raises. What the accuracy reward, evaluation and rejection sampling count."""
+        answer = self._prepare(answer)
+        if answer is None:
+            return 0.0
+        try:
+            return 1.0 if self._correct(answer, item) else 0.0
+        except Exception:
+            return 0.0
+
+    def _correct(self, answer: str, item: dict) -> bool:
+        """Whether the (prepared) `answer` is correct: by default the verifier's full marks."""
+        value = float(self._verify(answer, item))
+        return math.isfinite(value) and value >= 1.0
+
+    def same_answer(self, a: str | None, b: str | None, item: dict) -> bool:
+        """Whether two answers to `item` are the same answer (cons@k groups votes with this):
+        number-kind answers by value, others by normalised text."""
+        from workbench.rewards.answers import answers_equal
+
+        if a is None or b is None:
+            return False
+        kind = self.answer_kind if self.answer_kind in ("number", "list", "choice", "expression") else "text"
+        try:
+            return answers_equal(a, b, kind)
+        except Exception:
+            return False
 
     def _verify(self, answer: str, item: dict) -> float:
         raise NotImplementedError

@@ -176,7 +176,8 @@ def _check_row(path: Path, row: dict) -> None:
 
 
 class CodeTask(JsonlTask):
-    """Function-writing problems from a JSONL file; an answer scores the share of tests it passes.
+    """Function-writing problems from a JSONL file; an answer is correct when it passes every test
+    (``score``); ``credit`` is the share of tests it passes (the ``code`` reward).
 
     `timeout_s` is the wall-clock limit of one answer's whole run (all its tests), `memory_mb`
     its address-space limit; both are passed to `workbench.sandbox.run`.
@@ -204,6 +205,11 @@ class CodeTask(JsonlTask):
         for rows in self._splits.values():
             for row in rows:
                 _check_row(self.path, row)
+
+    checker = "every unit test passes in the sandbox (credit: the share that pass)"
+
+    def same_answer(self, a, b, item) -> bool:
+        return a is not None and a == b
 
     def _verify(self, answer: str, item: dict) -> float:
         meta = item.get("metadata") or {}

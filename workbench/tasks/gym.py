@@ -2,7 +2,15 @@
 
 reasoning-gym items are pure functions of `(seed, index)` (each `__getitem__` seeds
 `Random(seed + idx)`), so a dataset object is only a view with a `size`; we keep one per split and
-enlarge it when a walk runs past its end. Scoring uses the dataset's own `score_answer`.
+enlarge it when a walk runs past its end.
+
+Checking (``checker``): a task of answer kind "number" is correct when the answer's value equals
+the gold's (``workbench.rewards.answers``: 2 is not -2, 1,250 is 1250). reasoning-gym's own
+`score_answer` is not exact for numbers: it gives substring credit (0.5 for "-2" against 2) and
+gsm_symbolic's reads the first number without its sign (1.0 for "-44" against 44). Other kinds
+use `score_answer` at full marks only (countdown evaluates the expression and checks the numbers
+used). `score_answer`'s graded value stays available as ``credit`` (the ``partial_credit`` reward,
+off by default).
 
     task = GymTask("leg_counting", seed=0, min_animals=2, max_animals=3)
     task.item("train", 0)["question"]
@@ -66,6 +74,8 @@ class GymTask(ProceduralTask):
         if answer_kind not in ANSWER_KINDS:
             raise WorkbenchError(f"answer_kind must be one of {', '.join(ANSWER_KINDS)}, got {answer_kind!r}")
         self.answer_kind = answer_kind
+        self.checker = ("numeric equality of answer and gold (workbench.rewards.answers)" if answer_kind == "number"
+                        else f"reasoning-gym {dataset} score_answer, full marks only")
         opts = ", ".join(f"{k}={v}" for k, v in sorted(self.config.items()))
         self.description = description or f"reasoning-gym {dataset}" + (f" ({opts})" if opts else "")
 
@@ -116,6 +126,14 @@ class GymTask(ProceduralTask):
     def _verify(self, answer: str, item: dict) -> float:
         entry = {"question": item["question"], "answer": item["answer"], "metadata": item.get("metadata") or {}}
         return self._dataset(self.split_seed("train"), 0).score_answer(answer, entry)
+
+    def _correct(self, answer: str, item: dict) -> bool:
+        if self.answer_kind == "number":
+            from workbench.rewards.answers import answers_equal, parse_number
+
+            if parse_number(item["answer"]) is not None:
+                return answers_equal(item["answer"], answer, "number")
+        return super()._correct(answer, item)
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -7,8 +7,12 @@ rows); the eval split does not (IndexError past its end). Identical eval questio
 after their first row so that eval items are distinct questions. `seed` does not change a file
 task's items; it is kept for a uniform signature.
 
-An answer scores 1.0 if math-verify finds it equal to the gold answer (numbers, fractions, LaTeX)
-or if both are equal after trimming, casefolding and collapsing whitespace.
+Checking (``checker``): each gold answer gets its kind from its own text
+(``workbench.rewards.answers.kind_of``: "1,250" is a number, "0,1" and "-3, 4" are lists, "B" a
+choice letter, "\\frac{63}{400}" an expression, anything else text) and the answer is compared
+with it by ``answers_equal`` for that kind (numbers by value, lists and expressions by math-verify
+with both sides parsed, letters as letters, text after casefolding). The task's ``answer_kind``
+(what extraction falls back on without an answer tag) is "number" when every gold is a number.
 
     task = JsonlTask("data/my_questions.jsonl")
 """
@@ -16,37 +20,11 @@ or if both are equal after trimming, casefolding and collapsing whitespace.
 from __future__ import annotations
 
 import json
-import logging
-import re
-import threading
 from pathlib import Path
 
+from workbench.rewards.answers import answers_equal, kind_of
 from workbench.tasks.base import ANSWER_KINDS, Task, json_safe
 from workbench.errors import WorkbenchError
-
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
-
-
-def normalize_text(text: str) -> str:
-    return " ".join(str(text).split()).casefold()
-
-
-def math_equal(gold: str, answer: str) -> bool:
-    """math-verify's equivalence of two answers; False when either side does not parse."""
-    from math_verify import parse, verify
-
-    # math-verify times out with signal.alarm, which only works in the main thread (reward
-    # functions may run elsewhere, e.g. an async rollout worker), so elsewhere go without.
-    main = threading.current_thread() is threading.main_thread()
-    if not main:
-        logging.getLogger("math_verify").setLevel(logging.ERROR)
-    parsing_timeout = 5 if main else None
-    gold_parsed = parse(gold, parsing_timeout=parsing_timeout)
-    answer_parsed = parse(answer, parsing_timeout=parsing_timeout)
-    if not gold_parsed or not answer_parsed:
-        return False
-    return bool(verify(gold_parsed, answer_parsed, timeout_seconds=5 if main else None))
-
 
 def iter_jsonl(path: str | Path):
     """(1-based line number, parsed value, None) per non-blank line of a JSONL file, or
@@ -113,7 +91,7 @@ class JsonlTask(Task):
             self._splits[split].append({"question": question, "answer": str(row["answer"]), "metadata": metadata})
         if answer_kind is None:
             # Numeric gold answers let extraction fall back on "the last number in the text".
-            numeric = all(_NUMBER.fullmatch(str(r["answer"]).strip().replace(",", "")) for r in rows)
+            numeric = all(kind_of(str(r["answer"])) == "number" for r in rows)
             answer_kind = "number" if numeric else "text"
         if answer_kind not in ANSWER_KINDS:
             raise WorkbenchError(f"answer_kind must be one of {', '.join(ANSWER_KINDS)}, got {answer_kind!r}")
@@ -145,8 +123,13 @@ class JsonlTask(Task):
             "metadata": json.loads(json.dumps(row["metadata"])),
         }
 
+    checker = "per gold answer: its kind (number, list, choice, expression, text) and answers_equal for it"
+
     def _verify(self, answer: str, item: dict) -> float:
         gold = str(item["answer"])
-        if normalize_text(answer) == normalize_text(gold):
-            return 1.0
-        return 1.0 if math_equal(gold, answer) else 0.0
+        return 1.0 if answers_equal(gold, answer, kind_of(gold)) else 0.0
+
+    def same_answer(self, a: str | None, b: str | None, item: dict) -> bool:
+        if a is None or b is None:
+            return False
+        return answers_equal(a, b, kind_of(str(item["answer"])))
