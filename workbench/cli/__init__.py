@@ -20,7 +20,8 @@
     workbench lab [--world pairsum] [--priming 0.1] [--seed 0] [--ablation]
                                                        the aha lab: R1-Zero in miniature from a base model
                                                        pretrained on the CPU in minutes, with its controls
-    workbench tasks                                    list the registered tasks
+    workbench tasks                                    list the registered tasks and what counts as correct
+    workbench audit RUN                                re-score a run's rollouts with today's checkers; alarms
     workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
 
     --verbose (with any verb)                          also show the third-party warnings hidden by default
@@ -32,7 +33,7 @@ import sys
 
 from workbench.cli.data import cmd_coldstart, cmd_sample
 from workbench.cli.lab import cmd_lab
-from workbench.cli.measure import cmd_bench, cmd_eval, cmd_tasks
+from workbench.cli.measure import cmd_audit, cmd_bench, cmd_eval, cmd_tasks
 from workbench.cli.run import cmd_demo, cmd_distill, cmd_pipeline, cmd_sft, cmd_train
 
 USAGE = __doc__
@@ -49,7 +50,7 @@ def cmd_app(argv: list[str]) -> int:
 COMMANDS = {
     "train": cmd_train, "demo": cmd_demo, "sft": cmd_sft, "pipeline": cmd_pipeline, "distill": cmd_distill,
     "coldstart": cmd_coldstart, "sample": cmd_sample, "lab": cmd_lab,
-    "eval": cmd_eval, "bench": cmd_bench, "tasks": cmd_tasks, "app": cmd_app,
+    "eval": cmd_eval, "bench": cmd_bench, "tasks": cmd_tasks, "audit": cmd_audit, "app": cmd_app,
 }
 
 

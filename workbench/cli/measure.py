@@ -1,5 +1,6 @@
 """The verbs that measure: ``workbench eval`` (R1's sampled protocol), ``workbench bench`` (step time
-against TRL as it comes) and ``workbench tasks`` (what can be trained on)."""
+against TRL as it comes), ``workbench tasks`` (what can be trained on, and what counts as correct)
+and ``workbench audit`` (a run re-scored with today's checkers, and its alarms)."""
 
 from __future__ import annotations
 
@@ -122,11 +123,30 @@ def cmd_bench(argv: list[str]) -> int:
 
 
 def cmd_tasks(argv: list[str]) -> int:
-    """``workbench tasks``: the registered tasks, one line each."""
-    from workbench.tasks import list_tasks
+    """``workbench tasks``: the registered tasks, each with the checker that decides "correct"."""
+    from workbench.tasks import get_task, list_tasks
 
     for name, description in list_tasks():
         print(f"{name:20s} {description}")
+        print(f"{'':20s}   correct: {get_task(name).checker}")
     print("\nAlso: any reasoning-gym dataset name (kwargs via --task_kwargs), or a path to a .jsonl file "
           "of {\"question\", \"answer\"} rows.")
+    return 0
+
+def cmd_audit(argv: list[str]) -> int:
+    """``workbench audit RUN``: re-score a GRPO run's logged rollouts with today's checkers (no
+    regeneration), list the rewards that would change and the gold answers the checker cannot read,
+    and raise the alarms of workbench.analysis.audit; prints a short table, writes RUN/audit.json."""
+    import argparse
+
+    from workbench.analysis.audit import AUDIT_FILE, audit_run, format_audit
+
+    p = argparse.ArgumentParser(prog="workbench audit", description=cmd_audit.__doc__)
+    p.add_argument("run", help="a GRPO run directory (e.g. runs/demo)")
+    p.add_argument("--no_write", action="store_true", help=f"print only; do not write {AUDIT_FILE} into the run")
+    args = p.parse_args(argv)
+    report = audit_run(args.run, write=not args.no_write)
+    print(format_audit(report))
+    if not args.no_write:
+        print(f"\nwritten: {args.run.rstrip('/')}/{AUDIT_FILE}")
     return 0
