@@ -8,7 +8,7 @@ from workbench.cli import main
 @pytest.mark.parametrize("argv, message", [
     (["train", "--task", "nosuch"], "unknown task 'nosuch'; valid choices"),
     (["train", "--model", "nosuch"], "unknown model 'nosuch'; valid choices"),
-    (["train", "--rewards", "acc=1"], "unknown reward(s) ['acc']; valid choices: accuracy"),
+    (["train", "--rewards", "acc=1"], "unknown reward 'acc'; valid choices: accuracy"),
     (["train", "--template", "xx"], "unknown template 'xx'; valid choices"),
     (["train", "--max_step", "3"], "'--max_step' (did you mean 'max_steps'?)"),
     (["train", "--num_generations", "5"], "num_generations (5) must divide"),

@@ -3,6 +3,7 @@ registry, and SafeReward's failure handling."""
 
 import json
 import pickle
+import re
 
 import pytest
 
@@ -17,6 +18,8 @@ from workbench.rewards import (
     build_rewards,
     extract_answer,
 )
+from workbench.config import WorkbenchConfig
+from workbench.errors import WorkbenchError
 from workbench.tasks import get_task
 
 
@@ -263,3 +266,72 @@ def test_build_rewards_wraps_in_safe_reward(chain_sum):
     # No `answer` column: accuracy cannot score, so it returns None instead of raising.
     assert funcs[0](["<answer>1</answer>"]) == [None]
     assert errors and errors[0][0] == "accuracy"
+
+
+# --- your own reward by import path ---------------------------------------------------------------
+
+USER_REWARDS = '''
+def brevity(completions, **kwargs):
+    return [1.0 / (1 + len(c)) for c in completions]
+
+
+def open_r1_style(prompts, completions, answer, **kwargs):
+    return [float(a in c) for c, a in zip(completions, answer)]
+
+
+class Weighted:
+    __name__ = "weighted"
+
+    def __call__(self, completions, **kwargs):
+        return [0.5 for _ in completions]
+
+
+def wants_solution(completions, solution, **kwargs):
+    return [0.0 for _ in completions]
+
+
+def no_kwargs(completions):
+    return [0.0 for _ in completions]
+
+
+def explodes(completions, **kwargs):
+    raise RuntimeError("boom")
+
+
+NOT_CALLABLE = 3
+'''
+
+
+@pytest.fixture
+def user_rewards(tmp_path, monkeypatch):
+    (tmp_path / "my_rewards.py").write_text(USER_REWARDS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "my_rewards"
+
+
+def test_custom_rewards_by_import_path_run_as_trl_calls_them(user_rewards):
+    weights = {"accuracy": 1.0, "my_rewards:brevity": 0.2, "my_rewards:open_r1_style": 1.0,
+               "my_rewards:Weighted": 1.0, "my_rewards:explodes": 1.0}
+    WorkbenchConfig(rewards=weights)  # checked when the config is
+    errors = []
+    funcs, values = build_rewards(weights, get_task("chain_sum"), 64, on_error=lambda *a: errors.append(a))
+    assert [f.__name__ for f in funcs] == list(weights) and values == [1.0, 0.2, 1.0, 1.0, 1.0]
+    columns = {"prompts": ["Q", "Q"], "answer": ["4", "4"], "metadata": ["{}", "{}"], "question": ["q", "q"]}
+    completions = ["<answer>4</answer>", "<answer>5</answer>"]
+    out = [f(completions=completions, **columns) for f in funcs]  # keyword, as TRL calls rewards
+    assert out[0] == [1.0, 0.0] and out[1] == [1 / 19, 1 / 19] and out[2] == [1.0, 0.0] and out[3] == [0.5, 0.5]
+    assert out[4] == [None, None] and [e[0] for e in errors] == ["my_rewards:explodes"] * 2
+
+
+@pytest.mark.parametrize("name,message", [
+    ("my_rewards:missing", "has no 'missing'"),
+    ("no_such_module:f", "cannot import 'no_such_module'"),
+    ("my_rewards:NOT_CALLABLE", "not a function or class"),
+    ("my_rewards:wants_solution", "needs 'solution', which the dataset does not have"),
+    ("my_rewards:no_kwargs", "must accept **kwargs"),
+    ("my_rewards:", "package.module:name"),
+])
+def test_a_bad_custom_reward_is_one_clear_line_at_start(user_rewards, name, message):
+    with pytest.raises(WorkbenchError, match=re.escape(message)) as e:
+        WorkbenchConfig(rewards={"accuracy": 1.0, name: 1.0})
+    assert "\n" not in str(e.value)

@@ -211,7 +211,8 @@ class WorkbenchConfig(StageConfig):
     # GRPO
     rewards: RewardWeights = field(
         default_factory=lambda: {"accuracy": 1.0},
-        metadata={"help": "Reward name -> weight, e.g. 'accuracy=1,format=0.5' (see workbench.rewards)."},
+        metadata={"help": "Reward name -> weight, e.g. 'accuracy=1,format=0.5'; your own as package.module:name=0.2 "
+                          "(see workbench.rewards)."},
     )
     num_generations: int = field(default=8, metadata={"help": "Rollouts per prompt (the group size G)."})
     temperature: float = field(default=1.0, metadata={"help": "Rollout sampling temperature."})
@@ -264,11 +265,12 @@ class WorkbenchConfig(StageConfig):
             raise ConfigError(f"beta must be >= 0 and epsilon > 0, got beta={self.beta}, epsilon={self.epsilon}")
         if not self.rewards:
             raise ConfigError("rewards is empty; give at least one, e.g. rewards: {accuracy: 1.0}")
-        from workbench.rewards import REWARDS
+        from workbench.rewards import check_reward_names
 
-        unknown = [r for r in self.rewards if r not in REWARDS]
-        if unknown:
-            raise ConfigError(f"unknown reward(s) {unknown}; valid choices: {', '.join(REWARDS)}")
+        try:
+            check_reward_names(self.rewards)
+        except WorkbenchError as e:
+            raise ConfigError(str(e)) from None
 
     @property
     def prompts_per_step(self) -> int:

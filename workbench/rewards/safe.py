@@ -50,16 +50,18 @@ def _as_reward(value) -> float | None:
 class SafeReward:
     """Wrap reward `fn`: same `__name__`, same contract, never raises (failed samples -> None)."""
 
-    def __init__(self, fn, on_error=None):
+    def __init__(self, fn, on_error=None, name: str | None = None):
         self.fn = fn
         self.on_error = on_error
-        self.__name__ = getattr(fn, "__name__", type(fn).__name__)
+        self.__name__ = name or getattr(fn, "__name__", type(fn).__name__)
         self.n_calls = 0
         self.n_errors = 0  # failed samples over the life of this object
 
     def _attempt(self, completions: list, kwargs: dict) -> tuple[list, _Buffer]:
         buf = _Buffer()
-        out = list(self.fn(completions, **{**kwargs, "log_extra": buf.log_extra, "log_metric": buf.log_metric}))
+        # By keyword, as TRL calls rewards: a user's `def f(prompts, completions, **kw)` binds right.
+        out = list(self.fn(completions=completions, **{**kwargs, "log_extra": buf.log_extra,
+                                                       "log_metric": buf.log_metric}))
         if len(out) != len(completions):
             raise ValueError(f"returned {len(out)} rewards for {len(completions)} completions")
         return [_as_reward(v) for v in out], buf
