@@ -178,6 +178,12 @@ def build_app(runs_root: str | Path = "runs", run: str | None = None,
                             "dotted: the first step's share (the untrained policy's baseline).")
                 sv_plot = gr.Plot(show_label=False, elem_id="sv-plot")
                 aha = gr.HTML(elem_id="aha")
+            with gr.Tab("Audit", id="audit"):
+                gr.Markdown("The run's rollouts re-scored with today's checkers (no regeneration), gold answers "
+                            "the checker cannot read, and alarms; `workbench audit RUN` prints the same and "
+                            "writes audit.json.")
+                audit_btn = gr.Button("Audit this run", elem_id="audit-button")
+                audit_out = gr.HTML(elem_id="audit")
             with gr.Tab("Playground", id="playground") as play_tab:
                 _playground(run_dd, open_run, play_tab, runs_root)
         seen = gr.State({})
@@ -191,6 +197,11 @@ def build_app(runs_root: str | Path = "runs", run: str | None = None,
         for comp in (run_dd, compare_dd, follow, outcome, behaviour):
             comp.change(**common)
         smoothing.input(**common, trigger_mode="always_last")
+        def audit(name):
+            data, msg = open_run(name)
+            return D.audit_html(data) if data is not None else msg
+
+        audit_btn.click(audit, run_dd, audit_out)
         # Browsing history (dragging the slider or typing a step) stops following the latest step.
         step_sl.input(lambda: False, None, follow, show_progress="hidden", trigger_mode="always_last").then(**common)
     return demo

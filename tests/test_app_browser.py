@@ -141,6 +141,11 @@ def test_recorded_run_renders_curves_rollouts_and_behaviours(runs_root, app_url,
     _wait("the behaviour curves", lambda: browser.find_elements(By.CSS_SELECTOR, "#sv-plot .js-plotly-plot"))
     assert "Behaviour and reward" in _text(browser, "#aha")
 
+    _tab(browser, "Audit")
+    browser.find_element(By.CSS_SELECTOR, "#audit-button").click()
+    _wait("the audit of the run", lambda: "alarms" in _text(browser, "#audit"))
+    assert "641 rollouts over 20 steps" in _text(browser, "#audit") and "accuracy" in _text(browser, "#audit-rescored")
+
     _choose_run(browser, "../etc")
     _wait("a clear message for a run name outside the runs root",
           lambda: "invalid run name" in _text(browser, "#run-status"))

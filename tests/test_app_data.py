@@ -349,3 +349,17 @@ def test_lab_run_shows_the_faithfulness_of_its_checks(tmp_path):
     share = next(t for t in fig.data if t.name == "rollouts with a check")
     assert list(share.x) == [1, 2] and list(share.y) == [0.25, 1.0]
     assert list(next(t for t in fig.data if t.name == "checks right and followed").y) == [1.0, 1.0]
+
+
+def test_audit_view_shows_the_rescoring_and_escapes_model_text(tmp_path):
+    runs = tmp_path / "runs"
+    shutil.copytree(RECORDED, runs / "demo")
+    records = [json.loads(line) for line in (runs / "demo" / "rollouts.jsonl").read_text().splitlines()]
+    planted = {**records[0], "index": 99, "completion": "<script>x</script> <answer>\\boxed{0}</answer>",
+               "rewards": {"accuracy": 0.0}, "reward": 0.0}  # gold 0: an old checker's 0 becomes 1
+    with open(runs / "demo" / "rollouts.jsonl", "a") as f:
+        f.write(json.dumps(planted) + "\n")
+    page = D.audit_html(D.RunStore(runs).get("demo"))
+    assert "641 rollouts over 20 steps" in page and "<script>" not in page and "&lt;script&gt;" in page
+    assert "0.00 → 1.00" in page and "no_signal" in page
+    assert not (runs / "demo" / "audit.json").exists()  # the app only reads run directories

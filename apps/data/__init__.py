@@ -1,6 +1,6 @@
 """What the app shows, as pure functions of run directories: tables, figures and HTML.
 
-One module per view (runs table, curves, rollouts, behaviours, playground);
+One module per view (runs table, curves, rollouts, behaviours, playground, audit);
 this package re-exports them. No gradio import here, so all of it is tested without a server (tests/test_app_data.py). Runs are
 read through ``workbench.runlog`` only. torch/transformers are imported only when the playground
 generates (``play``); everything else stays light enough to refresh every two seconds.
@@ -13,6 +13,7 @@ generates (``play``); everything else stays light enough to refresh every two se
 All model text is untrusted: it reaches HTML only through ``html.escape``.
 """
 
+from apps.data.audit import audit_html
 from apps.data.behaviours import aha_html, behaviour_curves, behaviour_figure
 from apps.data.curves import CURVE_PANELS, PALETTE, curves_figure, empty_figure, smooth
 from apps.data.playground import load_policy, play, play_html, playable_model, task_questions
@@ -22,7 +23,7 @@ from apps.data.runs import (FILES, KNOWN_STATUSES, RUN_COLUMNS, RunData, RunStor
                             status_html, summary)
 
 __all__ = [
-    'aha_html', 'behaviour_curves', 'behaviour_figure', 'CURVE_PANELS', 'PALETTE', 'curves_figure',
+    'audit_html', 'aha_html', 'behaviour_curves', 'behaviour_figure', 'CURVE_PANELS', 'PALETTE', 'curves_figure',
     'empty_figure', 'smooth', 'load_policy', 'play', 'play_html', 'playable_model', 'task_questions',
     'OUTCOMES', 'completion_html', 'groups_html', 'highlight', 'is_correct', 'question_of',
     'rollout_card', 'rollout_groups', 'rollout_steps', 'rollouts_html', 'tagged', 'with_traces',
