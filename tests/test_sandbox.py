@@ -141,6 +141,37 @@ def test_writes_outside_the_working_directory_fail(tmp_path):
     _still_works()
 
 
+@pytest.mark.skipif(not ROOT, reason="the private root needs a mount namespace (root)")
+def test_the_code_sees_only_what_it_needs_to_run(tmp_path):
+    from workbench.tasks.code import CODE_TASKS
+
+    info = isolation()
+    assert "error" not in info, info
+    if not info.get("mount_namespace"):
+        pytest.skip("no mount namespace on this machine")
+    secret = Path.home() / ".workbench-sandbox-secret"
+    secret.write_text("hidden")
+    try:
+        hidden = [CODE_TASKS["python_functions"], REPO / "README.md", REPO / "workbench" / "sandbox.py",
+                  secret, Path("/proc/1/cmdline"), Path("/proc/self/status"), Path("/etc/passwd")]
+        code = ("import os, sys\n"
+                "for path in sys.stdin.read().split():\n"
+                "    try:\n"
+                "        print('READ', path, len(open(path).read()))\n"
+                "    except OSError as e:\n"
+                "        print('hidden', path, type(e).__name__)\n"
+                "import json, re, collections, fractions\n"  # the standard library still works
+                "print(sorted(os.listdir('/')))")
+        result = run(code, stdin="\n".join(map(str, hidden)))
+    finally:
+        secret.unlink()
+    assert result.status == "finished" and result.exit_code == 0, result
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines[:-1]] == ["hidden"] * len(hidden), result.stdout
+    assert set(eval(lines[-1])) <= {"dev", "lib", "lib32", "lib64", "usr", "tmp", "root", "opt", "home"}
+    _still_works()
+
+
 def test_working_directory_is_private_and_removed():
     result = run("import os\nprint(os.getcwd())\nprint(os.environ['HOME'] == os.getcwd() == os.environ['TMPDIR'])")
     cwd, same = result.stdout.split()

@@ -29,13 +29,16 @@ As root (with CAP_SYS_ADMIN) it also, in this order:
   process left in the namespace, including ones that called setsid() or daemonised. Nothing is
   orphaned to the host's init (which in some containers never reaps, so leaked zombies would
   count against the process limit of later runs).
-- mounts a private tmpfs over /tmp, /var/tmp, /dev/shm and /run/lock (writes there are thrown
-  away with the namespace), and a size-capped tmpfs (64 MB) as the working directory. If the
-  interpreter lives under a directory the sandbox user cannot enter (pyenv under /root), that
-  directory is covered by an empty tmpfs with only the interpreter's prefix bind-mounted back.
+- builds a private root and chroots into it, so the code sees only what it needs to run: the
+  interpreter's prefix and the shared-library directories (read-only binds; installed-package
+  directories such as site-packages covered by an empty one), /dev/null, zero, full, random and
+  urandom, private tmpfs at /tmp and /dev/shm (thrown away with the namespace), and a size-capped
+  tmpfs (64 MB) as the working directory. The task data, the repository, home directories, /etc
+  and /proc (other processes' command lines) are not in it: a policy cannot learn to read a code
+  task's tests instead of passing them.
 - drops to the `nobody` user (setgroups([]), setgid, setuid 65534) after the limits, so the
-  process limit binds (root ignores RLIMIT_NPROC) and the repository, /root and the rest of the
-  file system are read-only to it; sets no_new_privs so setuid binaries cannot regain root.
+  process limit binds (root ignores RLIMIT_NPROC) and all but its working directory and the
+  private /tmp is read-only to it; sets no_new_privs so setuid binaries cannot regain root.
 - the code runs in its own session inside the PID namespace: it can signal neither the supervisor
   (in the parent namespace) nor its namespace's init (the kernel protects PID 1 there).
 
@@ -49,10 +52,10 @@ Weaker, or not covered:
 - Not root: no user switch, so the code can write wherever the caller can and can signal the
   caller's processes; RLIMIT_NPROC is the caller's current task count + 32.
 - Root without a mount namespace: the code runs as nobody and can still write to world-writable
-  places (/tmp, /dev/shm). Root where the interpreter is not readable by nobody and no mount
+  places (/tmp, /dev/shm), and reads the whole file system wherever `nobody` may read. Root where the interpreter is not readable by nobody and no mount
   namespace is available: every run is status "error" (it fails closed, never runs as root).
-- Files are readable wherever `nobody` may read (most of /usr, /etc, a world-readable repo), and
-  /proc still lists the host's processes (no new /proc is mounted).
+- Without a mount namespace, files are readable wherever the code's user may read (most of /usr,
+  /etc, a world-readable repo, the task data), and /proc lists the host's processes.
 - The 32-process limit is per user, so concurrent sandboxes share it: while one runs a fork bomb,
   another may fail to start ("error") until the first is killed.
 - RLIMIT_AS counts address space, not resident memory: threaded code reserves stacks and malloc
@@ -81,13 +84,20 @@ FILE_SIZE_BYTES = 1 << 20
 MAX_OPEN_FILES = 64
 MAX_PROCESSES = 32
 SCRATCH_MB = 64  # tmpfs size of the working directory when a mount namespace is available
-# World-writable directories that get a private tmpfs in the mount namespace.
-SHARED_WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 KILL_GRACE_S = 2.0  # how long the supervisor gets to take the namespace down before killpg
 
 # Linux constants (os.CLONE_* exist only from Python 3.12; mount flags never).
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x08000000, 0x20000000, 0x40000000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
+# What the code's private root holds besides the interpreter's own prefix: the shared libraries it
+# links, and the harmless devices. Everything else (the task data, the repository, home
+# directories, /proc with other processes' command lines) is simply not there.
+LIBRARY_DIRS = ("/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+# Installed packages next to the standard library (where a task's data would sit if installed
+# there): covered by an empty directory inside the private root.
+PACKAGE_DIRS = ("python3*/site-packages", "python3*/dist-packages", "lib/python3*/site-packages",
+                "lib/python3*/dist-packages", "python3/dist-packages")
 PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 36, 38
 
 
@@ -221,7 +231,7 @@ def _start_and_watch(code, timeout_s, memory_mb, stdin, max_output_bytes, workdi
         config = {
             "status_fd": status_w, "code_fd": code_file.fileno(), "workdir": workdir,
             "python": python, "prelude": _PRELUDE, "limits": limits, "root": root,
-            "reveal": _hidden_prefixes(python) if root else [], "scratch_mb": SCRATCH_MB,
+            "root_fs": _root_fs(python) if root else {}, "scratch_mb": SCRATCH_MB,
         }
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
                "LANG": "C.UTF-8"}
@@ -339,19 +349,24 @@ def _own_process_count() -> int:
     return count
 
 
-def _hidden_prefixes(python: str) -> list:
-    """[(ancestor, [paths])]: interpreter directories under an ancestor `nobody` cannot enter."""
-    needed = {os.path.realpath(sys.base_prefix), os.path.dirname(python)}
-    needed = {p for p in needed if not any(p != q and p.startswith(q + os.sep) for q in needed)}
-    hidden: dict[str, list[str]] = {}
-    for path in sorted(needed):
-        parts = path.split(os.sep)
-        for i in range(2, len(parts)):  # proper ancestors only, "/" excluded
-            ancestor = os.sep.join(parts[:i])
-            if not os.stat(ancestor).st_mode & 0o001:
-                hidden.setdefault(ancestor, []).append(path)
-                break
-    return sorted(hidden.items())
+def _root_fs(python: str) -> dict:
+    """What the code's private root is made of: {"binds": read-only directories (the interpreter's
+    prefix, the library directories), "links": [path, target] symlinks as on the host (/lib ->
+    usr/lib), "cover": package directories hidden under an empty one, "devices": device files}."""
+    import glob
+
+    wanted = [os.path.realpath(sys.base_prefix), os.path.dirname(python), *LIBRARY_DIRS]
+    binds, links = set(), []
+    for path in wanted:
+        if os.path.islink(path):
+            links.append([path, os.readlink(path)])
+            path = os.path.realpath(path)
+        if os.path.isdir(path):
+            binds.add(path)
+    binds = sorted(p for p in binds if not any(p != q and p.startswith(q + os.sep) for q in binds))
+    cover = sorted({os.path.realpath(d) for b in binds for pattern in PACKAGE_DIRS
+                    for d in glob.glob(os.path.join(b, pattern)) if os.path.isdir(d)})
+    return {"binds": binds, "links": links, "cover": cover, "devices": [d for d in DEVICES if os.path.exists(d)]}
 
 
 def _remove_tree(path: str) -> None:
@@ -533,25 +548,39 @@ def _mount(libc, source, target, fstype, flags, data=None) -> None:
 
 
 def _mount_scratch(libc, cfg: dict) -> None:
+    """Build the code's private root under the working directory and chroot into it: read-only
+    binds of what the interpreter needs (``_root_fs``), private tmpfs at /tmp and /dev/shm, the
+    size-capped working directory at its own path; nothing else of the host's file system."""
     import ctypes
 
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong,
                            ctypes.c_char_p]
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates to the host
-    for ancestor, paths in cfg["reveal"]:
-        # Open the interpreter's directories before covering them, then bind them back by fd.
-        fds = [os.open(p, os.O_PATH | os.O_DIRECTORY) for p in paths]
-        _mount(libc, "tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-        for path, fd in zip(paths, fds):
-            os.makedirs(path, exist_ok=True)
-            _mount(libc, f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-            os.close(fd)
-    for d in SHARED_WRITABLE_DIRS:
-        if os.path.isdir(d) and not os.path.islink(d) and os.stat(d).st_mode & 0o002:
-            _mount(libc, "tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=16m")
-    os.makedirs(cfg["workdir"], exist_ok=True)  # may now sit in the fresh /tmp
-    _mount(libc, "tmpfs", cfg["workdir"], "tmpfs", MS_NOSUID | MS_NODEV,
+    fs, new = cfg["root_fs"], os.path.join(cfg["workdir"], "root")
+    os.makedirs(new)
+    _mount(libc, "tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
+    for path in fs["binds"]:
+        os.makedirs(new + path, exist_ok=True)
+        _mount(libc, path, new + path, None, MS_BIND | MS_REC)
+        _mount(libc, None, new + path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for path in fs["cover"]:
+        _mount(libc, "tmpfs", new + path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=0755,size=4k")
+    for path, target in fs["links"]:
+        os.makedirs(os.path.dirname(new + path), exist_ok=True)
+        if not os.path.lexists(new + path):
+            os.symlink(target, new + path)
+    for device in fs["devices"]:
+        os.makedirs(os.path.dirname(new + device), exist_ok=True)
+        open(new + device, "a").close()
+        _mount(libc, device, new + device, None, MS_BIND)  # writable: /dev/null must take writes
+    for d in ("/tmp", "/dev/shm"):
+        os.makedirs(new + d, exist_ok=True)
+        _mount(libc, "tmpfs", new + d, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=16m")
+    os.makedirs(new + cfg["workdir"], exist_ok=True)
+    _mount(libc, "tmpfs", new + cfg["workdir"], "tmpfs", MS_NOSUID | MS_NODEV,
            f"mode=0700,size={cfg['scratch_mb']}m,uid={NOBODY_UID},gid={NOBODY_GID}")
+    os.chroot(new)
+    os.chdir("/")
 
 
 if __name__ == "__main__":
