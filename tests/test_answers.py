@@ -233,3 +233,36 @@ def test_answers_equal_refuses_code_and_unknown_kinds():
     for kind in ("code", "poem"):
         with pytest.raises(ValueError, match="valid kinds"):
             answers_equal("1", "1", kind)
+
+
+# --- the rewards issue's own examples, each with the value it names ----------------------------------
+
+def test_the_examples_of_the_rewards_issue(tmp_path):
+    chain, gsm = get_task("chain_sum"), get_task("gsm_symbolic")
+    counter = iter(range(100))
+
+    def jsonl(gold):
+        folder = tmp_path / str(next(counter))
+        folder.mkdir()
+        return _jsonl(folder, gold)
+
+    cases = [  # (task, gold, completion, the value the issue names)
+        (chain, "13", "<answer>\\boxed{13}</answer>", 1.0),
+        (gsm, "1250", "<answer>1,250</answer>", 1.0),
+        (chain, "2", "<answer>-2</answer>", 0.0),
+        (gsm, "44", "<answer>-44</answer>", 0.0),
+        (chain, "-2", "\u22122", 1.0),
+        (jsonl("\\frac{63}{400}"), "\\frac{63}{400}", "\\boxed{\\frac{63}{400}}", 1.0),
+        (jsonl("3/4"), "3/4", "**Final Answer**\n\\boxed{\\frac{3}{4}}", 1.0),
+        (jsonl("-3, 4"), "-3, 4", "<answer>4</answer>", 0.0),
+        (jsonl("0,1"), "0,1", "<answer>0, 1</answer>", 1.0),
+        (jsonl("0,1"), "0,1", "<answer>0.1</answer>", 0.0),
+    ]
+    for task, gold, completion, right in cases:
+        assert _score(task, gold, completion) == right, (gold, completion)
+    fmt = _reward(chain, "format")
+    assert fmt(["2 + 2 = 4</think><answer>4</answer>"], prompts=[OPENED]) == [1.0]
+    task = jsonl("\\frac{63}{400}")
+    item = task.item("train", 0)
+    votes = ["0.1575", "\\frac{63}{400}", "0.2", "0.2", "\\frac{63}{400}"]
+    assert task.score(majority_vote(votes, same=lambda a, b: task.same_answer(a, b, item)), item) == 1.0
