@@ -92,7 +92,7 @@ def play(config: dict, question: str, answer: str | None = None, metadata: dict 
     funcs, weights = build_rewards(config.get("rewards") or {"accuracy": 1.0}, _task(config), max_new,
                                    on_error=lambda *a: None)
     completions = [o["completion"] for o in outs]
-    columns = dict(question=[question] * n, metadata=[json.dumps(metadata or {})] * n,
+    columns = dict(prompts=[prompt] * n, question=[question] * n, metadata=[json.dumps(metadata or {})] * n,
                    completion_ids=[tokenizer(c, add_special_tokens=False)["input_ids"] for c in completions])
     if answer not in (None, ""):
         columns["answer"] = [str(answer)] * n
