@@ -63,14 +63,51 @@ def test_a_gold_number_scores_one_in_every_wrapping(task_name, gold, wrapping):
 
 @pytest.mark.parametrize("text,value", [("1,250", 1250), ("12,345,678", 12345678), ("1,250.5", 1250.5),
                                         ("$1,250", 1250), ("1250 dollars", 1250), ("50%", 50), ("3/4", 0.75),
-                                        ("\\frac{3}{4}", 0.75), ("-\\frac{1}{2}", -0.5), ("\\dfrac{1}{2}", 0.5)])
+                                        ("\\frac{3}{4}", 0.75), ("-\\frac{1}{2}", -0.5), ("\\dfrac{1}{2}", 0.5),
+                                        (".5", 0.5), ("-.5", -0.5), ("-$5", -5), ("25 cm\u00b2", 25), ("25 m^2", 25),
+                                        ("10kg", 10), ("5 km/h", 5), ("50 percent", 50)])
 def test_numbers_are_read_with_their_groups_units_and_fractions(text, value):
     assert parse_number(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["0,1", "1,25", "12,34,567", "-3, 4", "x+1", "2 and 4", "7-3", ""])
+@pytest.mark.parametrize("text", ["0,1", "1,25", "12,34,567", "-3, 4", "x+1", "2 and 4", "7-3", "", "5x", "2pi", "2 pi",
+                                  "44 and 45", "1,2345"])
 def test_things_that_are_not_one_number_are_not_read_as_one(text):
     assert parse_number(text) is None
+
+
+@pytest.mark.parametrize("completion,gold", [
+    ("<answer>x = 3/4</answer>", "0.75"), ("The probability is $\\frac{3}{4}$.", "3/4"),
+    ("<answer>The answer is \\frac{1}{2}</answer>", "0.5"), ("<think>\\boxed{5}</think> The answer is 7", "7"),
+    ("<think>so 5</think>", "5"), ("Answer" + " " * 300 + "12", "12"),
+])
+def test_number_extraction_reads_the_answer_not_a_piece_of_it(completion, gold):
+    value = extract_answer(completion, "number")
+    assert parse_number(value) == parse_number(gold), value
+
+
+def test_long_adversarial_completions_are_read_in_linear_time():
+    # A guard against catastrophic backtracking (seconds to hours on these inputs when it regresses),
+    # not a speed target: each is a few milliseconds.
+    import time
+
+    for text in ["Answer" + "\n" * 5000, "Answer" + " " * 100_000 + "x", "\\boxed{" * 5000, "a" * 100_000 + "1",
+                 "the answer is" + " " * 50_000 + "x" + " " * 50_000, "1," * 50_000]:
+        start = time.monotonic()
+        for kind in ("number", "text"):
+            extract_answer(text, kind)
+        parse_number(text)
+        assert time.monotonic() - start < 5, text[:20]
+
+
+def test_a_dataset_tolerance_is_kept_but_not_its_sign_slip():
+    task = get_task("decimal_arithmetic")
+    item = task.item("train", 0)
+    gold = parse_number(item["answer"])
+    close = float(gold) + (0.4 if gold > 0 else -0.4) * 10 ** -task.config.get("max_num_decimal_places", 6)
+    assert task.score(repr(close), item) == 1.0  # within the dataset's own rounding tolerance
+    assert task.score(str(-gold), item) == 0.0
+    assert task.checker.startswith("numeric equality")
 
 
 # --- 2. accuracy means correct: a task's partial credit is not accuracy ----------------------------
@@ -110,10 +147,12 @@ def test_unicode_minus_signs_and_dashes_are_minus(minus):
     assert _score(task, "2", f"<answer>{minus}2</answer>") == 0.0
 
 
-@pytest.mark.parametrize("answer", ["\uff11\uff13", "1\u00a03", "\uff11\uff13\u3002"])
-def test_full_width_digits_and_odd_spaces(answer):
-    assert parse_number(answer.replace("\u00a0", "")) == 13
-    assert _score(get_task("chain_sum"), "13", f"<answer>{answer.replace(chr(0xa0), '')}</answer>") == 1.0
+@pytest.mark.parametrize("answer,gold", [("\uff11\uff13", "13"), ("\uff11\uff13\u3002", "13"), ("1\u2009250", "1250"),
+                                         ("1\u202f250", "1250"), ("\u00a013\u00a0", "13"), ("\uff0d\uff17", "-7")])
+def test_full_width_digits_and_odd_spaces(answer, gold):
+    assert parse_number(answer) == int(gold)
+    assert _score(get_task("gsm_symbolic"), gold, f"<answer>{answer}</answer>") == 1.0
+    assert _score(get_task("gsm_symbolic"), gold, f"so it is {answer}") == 1.0
 
 
 # --- 4. \boxed with nested braces ------------------------------------------------------------------
@@ -142,7 +181,8 @@ def test_nested_boxes_are_extracted(tmp_path, gold, completion):
     ("1,250", "1250", 1.0), ("1250", "1,250", 1.0), ("1,250", "1.25", 0.0),
     ("(0, 1)", "(0,1)", 1.0),
     ("x + 1", "1 + x", 1.0), ("x + 1", "x + 2", 0.0),
-    ("B", "(B)", 1.0), ("B", "Option B", 1.0), ("B", "C", 0.0),
+    ("B", "(B)", 1.0), ("B", "Option B", 1.0), ("B", "C", 0.0), ("B", "The answer is B", 1.0),
+    ("B", "I think B", 0.0), ("A", "A and B", 0.0), ("B", "(B) because it is larger", 1.0),
     ("Paris", "paris.", 1.0), ("Paris", "London", 0.0),
 ])
 def test_jsonl_golds_are_checked_by_their_kind(tmp_path, gold, answer, right):
@@ -211,6 +251,11 @@ def test_cons_at_k_groups_answers_the_task_judges_equal(tmp_path):
     assert majority_vote(votes) == "0.2"  # by string, the vote splits and the wrong answer wins
     number = get_task("chain_sum")
     assert majority_vote(["1,250", "1250", "7", "7"], same=lambda a, b: number.same_answer(a, b, {})) == "1,250"
+    # countdown: a bare target is not the same answer as an expression that reaches it
+    countdown = get_task("countdown")
+    votes = ["94", "17*5 + 9", "17*5 + 9", "94 "]
+    assert majority_vote(votes, same=lambda a, b: countdown.same_answer(a, b, {})) == "94"
+    assert majority_vote(votes[:3], same=lambda a, b: countdown.same_answer(a, b, {})) == "17*5 + 9"
 
 
 # --- every task: its gold scores 1 in every wrapping, a plainly wrong answer 0 ----------------------

@@ -19,12 +19,15 @@ def test_audit_of_the_recorded_demo_run(tmp_path, capsys):
     out = capsys.readouterr().out
     report = json.loads((run / AUDIT_FILE).read_text())
     assert report["rollouts"] == 640 and report["steps"] == 20 and report["unmatched"] == 0
-    # The demo was recorded when reasoning-gym's substring credit counted as accuracy: the rollouts
-    # that got a fraction are exactly the ones whose accuracy changes, and each now gets 0.
+    # The demo was recorded when reasoning-gym's substring credit counted as accuracy: every rollout
+    # that got a fraction is listed and now gets 0; so is "... 3/5 6/7" against gold 7, once read
+    # as 7 and now as the fraction 6/7 it ends with.
     logged = [json.loads(line) for line in (run / "rollouts.jsonl").open()]
-    partial = [r for r in logged if 0 < r["rewards"]["accuracy"] < 1]
-    assert report["changed"]["accuracy"] == len(partial) > 0
-    assert {c["after"] for c in report["changes"]} == {0.0}
+    partial = {(r["step"], r["prompt_id"], r["index"]) for r in logged if 0 < r["rewards"]["accuracy"] < 1}
+    listed = {(c["step"], c["prompt_id"], c["index"]): c for c in report["changes"]}
+    assert partial and partial <= set(listed) and report["changed"]["accuracy"] == len(listed) == len(partial) + 1
+    assert {c["after"] for c in listed.values()} == {0.0}
+    assert [c["completion"] for k, c in listed.items() if k not in partial] == ["1E3 in 6/5ding  3/5 6/7"]
     assert report["unreadable_golds"] == 0 and report["golds_checked"] > 80  # train and held-out questions
     assert "accuracy" in out and "alarms" in out
 
@@ -46,13 +49,16 @@ def test_a_planted_checker_change_is_found_and_nothing_else(tmp_path):
     # An old checker's values: a boxed tagged answer got partial credit and a U+2212 minus got 0
     # (both right: listed); a right plain answer got 1 and a wrong one 0 (unchanged: not listed).
     completions = [(f"<answer>\\boxed{{{gold}}}</answer>", 0.2), (f"<answer>{gold}</answer>", 1.0),
-                   ("<answer>\u2212" + gold[1:] + "</answer>", 0.0), (f"<answer>{gold[1:]}</answer>", 0.0)]
+                   ("<answer>\u2212" + gold[1:] + "</answer>", 0.0), (f"<answer>{gold[1:]}</answer>", 0.0),
+                   (f"<answer>{gold}</answer>", None)]  # failed when logged (no reward), right today
     rollouts = [{"step": 1, "prompt_id": item["id"], "prompt": "Q", "answer": gold, "group": 0, "index": i,
                  "completion": c, "rewards": {"accuracy": v}, "reward": v} for i, (c, v) in enumerate(completions)]
     run = _write_run(tmp_path / "planted", rollouts, [{"step": 1, "reward_mean": 0.3}], {"accuracy": 1.0})
     report = audit_run(run)
-    assert {(c["index"], c["before"], c["after"]) for c in report["changes"]} == {(0, 0.2, 1.0), (2, 0.0, 1.0)}
-    assert report["changed"]["accuracy"] == 2 and report["means"]["accuracy"] == [0.3, 0.75]
+    assert {(c["index"], c["before"], c["after"]) for c in report["changes"]} == {(0, 0.2, 1.0), (2, 0.0, 1.0),
+                                                                                  (4, None, 1.0)}
+    assert report["changed"]["accuracy"] == 3 and report["means"]["accuracy"] == [0.3, 0.75]
+    assert "none -> 1.00" in format_audit(report)
 
 
 def _metrics(n, **series):

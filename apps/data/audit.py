@@ -13,7 +13,7 @@ from apps.data.runs import RunData, message_html
 
 def audit_html(data: RunData | None) -> str:
     """The audit of ``data``'s run: re-scoring table, unreadable golds, alarms (escaped HTML)."""
-    from workbench.analysis.audit import audit_run
+    from workbench.analysis.audit import audit_run, reward_text
     from workbench.errors import WorkbenchError
 
     if data is None:
@@ -35,7 +35,7 @@ def audit_html(data: RunData | None) -> str:
         parts.append(f"<p>not re-scored (kept as logged): {esc(', '.join(report['left_as_logged']))}</p>")
     if report["changes"]:
         items = "".join(f"<li>step {c['step']} · {esc(str(c['prompt_id']))} #{c['index']}: {esc(c['reward'])} "
-                        f"{c['before']:.2f} → {c['after']:.2f} <code>…{esc(c['completion'][-80:])}</code></li>"
+                        f"{reward_text(c['before'])} → {reward_text(c['after'])} <code>…{esc(c['completion'][-80:])}</code></li>"
                         for c in report["changes"][:20])
         parts.append(f"<details><summary>rollouts whose reward would change</summary><ul>{items}</ul></details>")
     parts.append(f"<p>gold answers the checker cannot read: {report['unreadable_golds']} of {report['golds_checked']}</p>")

@@ -88,11 +88,11 @@ def rescore(rollouts: list[dict], task, weights: dict[str, float], max_completio
             after = fn(completions, **columns)
             for r, value in zip(batch, after):
                 before = (r.get("rewards") or {}).get(name)
-                if before is None or value is None:
-                    continue
-                s = sums[name]
-                s[0], s[1], s[2] = s[0] + before, s[1] + value, s[2] + 1
-                if abs(before - value) > 1e-9:
+                if before is not None and value is not None:
+                    s = sums[name]
+                    s[0], s[1], s[2] = s[0] + before, s[1] + value, s[2] + 1
+                # A reward that failed when logged (None) and scores now, or the reverse, changed too.
+                if (before is None) != (value is None) or (before is not None and abs(before - value) > 1e-9):
                     changed[name] += 1
                     if len(changes) < MAX_LISTED:
                         changes.append({"step": r.get("step"), "prompt_id": r.get("prompt_id"), "index": r.get("index"),
@@ -226,6 +226,11 @@ def audit_run(run_dir, write: bool = True) -> dict:
     return report
 
 
+def reward_text(value) -> str:
+    """A logged reward for display: two decimals, or "none" for a sample that got no reward."""
+    return "none" if value is None else f"{value:.2f}"
+
+
 def format_audit(report: dict) -> str:
     """The audit as a short text table."""
     lines = [f"audit of run {report['run']} (task {report['task']}; correct = {report['checker']})",
@@ -240,7 +245,8 @@ def format_audit(report: dict) -> str:
         lines.append(f"  not re-scored (kept as logged): {', '.join(report['left_as_logged'])}")
     for change in report["changes"][:5]:
         lines.append(f"    step {change['step']} {change['prompt_id']} #{change['index']}: {change['reward']} "
-                     f"{change['before']:.2f} -> {change['after']:.2f}  ...{change['completion'][-60:]!r}")
+                     f"{reward_text(change['before'])} -> {reward_text(change['after'])}  "
+                     f"...{change['completion'][-60:]!r}")
     lines += ["", f"gold answers the checker cannot read: {report['unreadable_golds']} of {report['golds_checked']}"]
     for g in report["unreadable_gold_items"][:5]:
         lines.append(f"    {g['id']}: {g['answer']!r} ({g['why']})")

@@ -59,9 +59,14 @@ _CHAR_MAP = {
 }
 
 
+# A thin or narrow no-break space between digit groups is a thousands separator (SI style: 1 250);
+# NFKC would turn it into a plain space, which separates two numbers.
+_THIN_GROUP = re.compile(r"(?<=\d)[\u2009\u202f](?=\d{3}(?!\d))")
+
+
 def clean_chars(text: str) -> str:
     """``text`` with Unicode forms reduced to the ASCII ones answers are compared in (see module)."""
-    return unicodedata.normalize("NFKC", str(text)).translate(_CHAR_MAP)
+    return unicodedata.normalize("NFKC", _THIN_GROUP.sub("", str(text))).translate(_CHAR_MAP)
 
 
 _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
@@ -70,18 +75,22 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 def last_boxed(text: str) -> str | None:
     """The content of the last ``\\boxed{...}`` / ``\\fbox{...}`` in ``text`` (braces balanced, so
     nested ``{}`` stay inside), or None. An unclosed last box (a truncated completion) is skipped
-    in favour of the one before it."""
+    in favour of the one before it. One pass over the text (linear in its length)."""
     # Written by hand: a regex cannot balance braces, and math-verify's own boxed extraction
     # returns its parse, not the text that the other checkers (and the logs) need.
-    found = None
-    for m in _BOX.finditer(text):
-        depth, i = 1, m.end()
-        while i < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            i += 1
-        if depth == 0:
-            found = text[m.end(): i - 1]
-    return found
+    opens = {m.end() - 1 for m in _BOX.finditer(text)}  # positions of the boxes' own "{"
+    if not opens:
+        return None
+    stack: list[tuple[bool, int]] = []  # (is a box's brace, where its content starts)
+    found: tuple[int, str] | None = None
+    for i, ch in enumerate(text):
+        if ch == "{":
+            stack.append((i in opens, i + 1))
+        elif ch == "}" and stack:
+            is_box, start = stack.pop()
+            if is_box and (found is None or start > found[0]):
+                found = (start, text[start:i])
+    return found[1] if found else None
 
 
 _WRAPPERS = (
@@ -118,12 +127,21 @@ def unwrap(answer: str) -> str:
 # A number: optional sign, digits with real thousands groups (or plain digits), optional decimals
 # or exponent. The minus counts as a sign only when it does not follow a word character or a
 # closing bracket ("7-3" ends in 3; "= -4" ends in -4).
-NUMBER = re.compile(r"(?:(?<![\w)\]])-)?(?:\d{1,3}(?:,\d{3})+(?![\d,]\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?")
-_CURRENCY = "$€£¥"
+NUMBER = re.compile(r"(?:(?<![\w)\]])-)?(?:\d{1,3}(?:,\d{3})+(?!\d|,\d)|\d+|(?=\.\d))(?:\.\d+)?(?:[eE][-+]?\d+)?")
+# What number-kind extraction falls back on: the last number, a fraction written with a slash or
+# as \frac{a}{b} counted whole ("x = 3/4" answers 3/4, not 4).
+_LAST = re.compile(r"-?\\[dt]?frac\s*\{\s*-?\d+\s*\}\s*\{\s*-?\d+\s*\}|(?:" + NUMBER.pattern + r")(?:\s*/\s*\d+(?![\d.,]))?")
 _FRACTION = re.compile(r"^(-?)\\[dt]?frac\s*\{\s*(-?\d+)\s*\}\s*\{\s*(-?\d+)\s*\}$|^(-?)\\[dt]?frac(\d)(\d)$")
 _SLASH = re.compile(r"^(-?\d+)\s*/\s*(-?\d+)$")
-_WHOLE_NUMBER = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?$")
-_UNIT_TAIL = re.compile(r"^(?P<number>\S+?)\s*(?:%|\\%|percent\b.*|[A-Za-z][A-Za-z .'/-]*)$")
+_WHOLE_NUMBER = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+|(?=\.\d))(?:\.\d+)?(?:[eE][-+]?\d+)?$")
+# A unit after a number: "%", or a word after a space ("12 apples", "25 cm2", "3 m^2"), or a word
+# of two or more letters written on ("10kg"); never "pi", and never one letter written on ("5x"
+# is an expression, not 5).
+_UNIT_WORD = r"[A-Za-z]+(?:\^?[23])?"
+_UNIT_TAIL = re.compile(r"^(?P<number>[-+]?(?:\d[\d.,/]*|\\[dt]?frac\{[^{}]*\}\{[^{}]*\}))"
+                        r"(?:[ \t]*(?:%|\\%)|[ \t]+percent"
+                        rf"|[ \t]+(?!pi\b){_UNIT_WORD}(?:[ ./'-]+{_UNIT_WORD})*\.?"
+                        rf"|(?!pi\b)[A-Za-z]{{2,}}(?:\^?[23])?(?:[./]{_UNIT_WORD})*)$")
 
 
 def _plain_number(text: str) -> Fraction | None:
@@ -135,8 +153,8 @@ def _plain_number(text: str) -> Fraction | None:
 def parse_number(answer: str) -> Fraction | None:
     """The exact value of a number answer (integer, decimal, fraction, percentage or number with a
     unit, by the module's policy), or None when ``answer`` is not one number."""
-    text = unwrap(answer).replace("\\!", "").replace("{,}", ",").strip()
-    text = text.lstrip(_CURRENCY).replace("\\$", "").strip()
+    text = unwrap(answer).replace("\\!", "").replace("{,}", ",").replace("\\$", "$").strip()
+    text = re.sub(r"^([-+]?)[ \t]*[$€£¥][ \t]*", r"\1", text)  # "-$5" is -5
     for candidate in (text, _strip_unit(text)):
         if candidate is None:
             continue
@@ -162,13 +180,14 @@ def _ratio(num: str, den: str, sign: str) -> Fraction | None:
 
 def _strip_unit(text: str) -> str | None:
     m = _UNIT_TAIL.match(text)
-    return m.group("number").rstrip(_CURRENCY) if m else None
+    return m.group("number") if m else None
 
 
 def last_number(text: str) -> str | None:
-    """The last number in ``text`` (characters cleaned; thousands commas of real groups removed),
-    or None. The fallback of number-kind extraction."""
-    matches = NUMBER.findall(clean_chars(text))
+    """The last number in ``text`` (characters cleaned; thousands commas of real groups removed;
+    a fraction "3/4" or ``\\frac{3}{4}`` counted whole), or None. The fallback of number-kind
+    extraction."""
+    matches = [m.group(0) for m in _LAST.finditer(clean_chars(text))]
     return matches[-1].replace(",", "") if matches else None
 
 
@@ -182,14 +201,16 @@ def number_answer(text: str) -> str | None:
     return last_number(unwrap(text))
 
 
-_CHOICE = re.compile(r"^(?:option|choice|answer)?\s*[:\-]?\s*\(?([A-Za-z])\)?(?:[.):]|\s*$|\s+-?\s*\S)", re.IGNORECASE)
+_CHOICE = re.compile(r"^(?:(?:option|choice|answer)[ \t]*[:\-]?[ \t]*)?(?:\(([A-Za-z])\)|([A-Za-z])(?=[.):]|\s*$))",
+                     re.IGNORECASE)
 
 
 def parse_choice(answer: str) -> str | None:
-    """The letter of a multiple-choice answer ("(B)", "B.", "Option B", "B: text"), upper-cased."""
+    """The letter of a multiple-choice answer ("B", "(B) text", "B.", "B: text", "Option B"),
+    upper-cased; None when the answer does not start with one ("I think B", "A and B")."""
     text = unwrap(answer)
     m = _CHOICE.match(text)
-    return m.group(1).upper() if m else None
+    return (m.group(1) or m.group(2)).upper() if m else None
 
 
 def normalize_text(text: str) -> str:

@@ -2,12 +2,13 @@
 
 Rules, in order (tagged and untagged answers are read the same way once the region is chosen):
 1. The region: the content of the LAST `<answer>...</answer>` pair if the text has one (the R1
-   format says that is the answer, whatever else the text contains), else the whole text.
+   format says that is the answer, whatever else the text contains); else the text after the
+   last `</think>` if there is any, else the whole text.
 2. In the region, the content of the last `\\boxed{...}` / `\\fbox{...}` (balanced braces).
-3. Else, for a tagged region, the region itself; for an untagged one, the last answer marker: a
-   line "Answer: X" / "Final Answer: X" (bold or heading marks and the colon optional; a marker
-   alone on its line, like "**Final Answer**", takes the next non-empty line), or a phrase
-   "(final) answer is X" (rest of the line).
+3. Else the last answer marker in the region: a line "Answer: X" / "Final Answer: X" (bold or
+   heading marks and the colon optional; a marker alone on its line, like "**Final Answer**",
+   takes the next non-empty line), or a phrase "(final) answer is X" (rest of the line); else, for
+   a tagged region, the region itself.
 4. For `answer_kind` "number": the answer found by 2-3 if it is one number (with a unit or %,
    see `answers`), else the last number in it; with no marker at all, the last number in the
    region. Numbers are read by `answers.NUMBER`: integers, decimals and negatives; thousands
@@ -36,14 +37,16 @@ import re
 from workbench.rewards.answers import last_boxed, last_number, number_answer, unwrap  # noqa: F401 (last_number: API)
 
 _ANSWER_TAG = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+# Possessive quantifiers (*+) and greedy captures stripped afterwards: no backtracking blow-up on
+# long runs of spaces or blank lines (a truncated completion can end in thousands of them).
 _MARKERS = (
     # "Answer: X", "**Final Answer:** X", "### Final answer: X"
-    re.compile(r"^[ \t*#>]*(?:the\s+)?(?:final\s+)?answer\s*\**\s*[:：]\s*(\S.*?)\s*$",
+    re.compile(r"^[ \t*#>]*+(?:the[ \t]++)?(?:final[ \t]++)?answer[ \t]*+(?:\*\*)?[ \t]*+[:：][ \t]*+(\S[^\n]*)",
                re.IGNORECASE | re.MULTILINE),
     # "**Final Answer**" (or "Final Answer:") alone on its line: the answer is the next non-empty line
-    re.compile(r"^[ \t*#>]*(?:final\s+)?answer\s*\**\s*[:：]?\s*\**[ \t]*\n\s*(\S[^\n]*?)\s*$",
+    re.compile(r"^[ \t*#>]*+(?:final[ \t]++)?answer[ \t]*+(?:\*\*)?[ \t]*+[:：]?[ \t]*+(?:\*\*)?[ \t]*+\n\s*+(\S[^\n]*)",
                re.IGNORECASE | re.MULTILINE),
-    re.compile(r"\b(?:final\s+)?answer\s+is\s*:?\s*(\S.*?)\s*$", re.IGNORECASE | re.MULTILINE),
+    re.compile(r"\b(?:final[ \t]++)?answer[ \t]++is[ \t]*+:?[ \t]*+(\S[^\n]*)", re.IGNORECASE),
 )
 
 
@@ -77,7 +80,7 @@ def _marked_answer(text: str) -> str | None:
                 best = (m.start(), m.group(1))
     if best is None:
         return None
-    answer = best[1]
+    answer = best[1].strip()
     # A bold mark split by the marker ("**Final Answer:** X", "**Answer: X**") leaves one "**".
     return answer.replace("**", "", 1).strip() if answer.count("**") % 2 else answer
 
@@ -132,10 +135,17 @@ def extract_answer(text: str, answer_kind: str = "number") -> str | None:
     if answer_kind == "code":
         return extract_code(text)
     tagged = _ANSWER_TAG.findall(text)
-    region = tagged[-1] if tagged else text
+    if tagged:
+        region = tagged[-1]
+    else:
+        # Without an answer tag, what follows the chain of thought is the answer's place: a draft
+        # boxed inside <think> must not beat "The answer is 7" after it.
+        after = text.rsplit("</think>", 1)[1] if "</think>" in text else ""
+        region = after if after.strip() else text
     found = last_boxed(region)
     if found is None:
-        found = region if tagged else _marked_answer(region)
+        marked = _marked_answer(region)
+        found = marked if marked is not None else (region if tagged else None)
     if answer_kind == "number":
         return number_answer(region if found is None else found)
     answer = unwrap(found) if found is not None else ""

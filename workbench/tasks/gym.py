@@ -5,7 +5,9 @@ reasoning-gym items are pure functions of `(seed, index)` (each `__getitem__` se
 enlarge it when a walk runs past its end.
 
 Checking (``checker``): a task of answer kind "number" is correct when the answer's value equals
-the gold's (``workbench.rewards.answers``: 2 is not -2, 1,250 is 1250). reasoning-gym's own
+the gold's (``workbench.rewards.answers``: 2 is not -2, 1,250 is 1250), or, for a dataset with its
+own `score_answer` (decimal_arithmetic's rounding tolerance), when that gives full marks to a
+number of the gold's sign. reasoning-gym's own
 `score_answer` is not exact for numbers: it gives substring credit (0.5 for "-2" against 2) and
 gsm_symbolic's reads the first number without its sign (1.0 for "-44" against 44). Other kinds
 use `score_answer` at full marks only (countdown evaluates the expression and checks the numbers
@@ -129,11 +131,26 @@ class GymTask(ProceduralTask):
 
     def _correct(self, answer: str, item: dict) -> bool:
         if self.answer_kind == "number":
-            from workbench.rewards.answers import answers_equal, parse_number
+            from workbench.rewards.answers import parse_number
 
-            if parse_number(item["answer"]) is not None:
-                return answers_equal(item["answer"], answer, "number")
+            gold, value = parse_number(item["answer"]), parse_number(answer)
+            if gold is not None:
+                if value is None:
+                    return False
+                if value == gold:
+                    return True
+                # A dataset with its own scorer may accept a rounding tolerance (decimal_arithmetic:
+                # one unit in the last place); trusted only for a number of the gold's sign, since
+                # gsm_symbolic's scorer reads "-44" as 44.
+                return self._own_scorer() and (value > 0) == (gold > 0) and super()._correct(answer, item)
         return super()._correct(answer, item)
+
+    def _own_scorer(self) -> bool:
+        """Whether the dataset overrides reasoning-gym's base score_answer (substring credit)."""
+        from reasoning_gym.dataset import ProceduralDataset
+
+        ds = self._dataset(self.split_seed("train"), 0)
+        return type(ds).score_answer is not ProceduralDataset.score_answer
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
