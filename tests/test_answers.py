@@ -311,3 +311,16 @@ def test_the_examples_of_the_rewards_issue(tmp_path):
     item = task.item("train", 0)
     votes = ["0.1575", "\\frac{63}{400}", "0.2", "0.2", "\\frac{63}{400}"]
     assert task.score(majority_vote(votes, same=lambda a, b: task.same_answer(a, b, item)), item) == 1.0
+
+
+def test_a_jsonl_row_can_declare_its_kind_and_an_ordered_list(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    rows = [{"question": "roots, smallest first", "answer": "2, 3", "ordered": True},
+            {"question": "the roots", "answer": "2, 3"},
+            {"question": "a word", "answer": "12", "answer_kind": "text"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = JsonlTask(path, heldout_fraction=0.0)
+    ordered, unordered, text = (task.item("train", i) for i in range(3))
+    assert task.score("2, 3", ordered) == 1.0 and task.score("3, 2", ordered) == 0.0
+    assert task.score("3, 2", unordered) == 1.0 and task.score("2", unordered) == 0.0
+    assert task.score("12", text) == 1.0 and task.score("12.0", text) == 0.0  # compared as text, as declared

@@ -26,7 +26,8 @@ Answer kinds (``ANSWER_KINDS``; a task declares one, a JSONL file's gold answers
   answer is the number. A text that holds more than one number ("7-3", "between 2 and 4") is not
   a number answer: its last number is what the number-kind extraction falls back on.
 - ``list`` (tuple, set or interval; top-level commas): math-verify on both sides as LaTeX
-  (``$-3, 4$`` is the set {-3, 4}, ``$(0, 1)$`` the open interval): "4" is not "-3, 4".
+  (``$-3, 4$`` is the set {-3, 4}, ``$(0, 1)$`` the open interval): "4" is not "-3, 4". A task
+  that declares its lists ordered (a JSONL row's ``"ordered": true``) compares item by item.
 - ``expression`` (fractions, roots, symbols): math-verify on both sides as LaTeX
   (``x+1`` = ``1+x``), else equal normalised text.
 - ``choice`` (a multiple-choice letter): "B", "(B)", "B)", "B.", "**B**", "Option B",
@@ -218,19 +219,26 @@ def normalize_text(text: str) -> str:
     return " ".join(unwrap(text).split()).casefold()
 
 
-def _top_level_commas(text: str) -> int:
-    """Commas between the items of a list, inside one pair of enclosing brackets if it has them."""
-    text = text.strip()
+def list_items(text: str) -> list[str]:
+    """The items of a list answer: split at top-level commas, inside one pair of enclosing
+    brackets if it has them ("(1, [2, 3])" -> ["1", "[2, 3]"])."""
+    text = unwrap(text)
     for opening, closing in (("\\{", "\\}"), ("(", ")"), ("[", "]"), ("{", "}")):
         if text.startswith(opening) and text.endswith(closing):
             text = text[len(opening): -len(closing)]
             break
-    depth, commas = 0, 0
-    for ch in text:
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
         depth += ch in "([{"
         depth -= ch in ")]}"
-        commas += ch == "," and depth == 0
-    return commas
+        if ch == "," and depth == 0:
+            items.append(text[start:i].strip())
+            start = i + 1
+    return items + [text[start:].strip()]
+
+
+def _top_level_commas(text: str) -> int:
+    return len(list_items(text)) - 1
 
 
 def kind_of(gold: str) -> str:
@@ -268,11 +276,13 @@ def math_equal(gold: str, answer: str) -> bool:
     return bool(verify(gold_parsed, answer_parsed, timeout_seconds=timeout))
 
 
-def answers_equal(gold: str, answer: str | None, kind: str) -> bool:
+def answers_equal(gold: str, answer: str | None, kind: str, ordered: bool = False) -> bool:
     """Whether ``answer`` equals ``gold`` for an answer of ``kind`` (module docstring's rules).
 
-    None or blank answers are never equal. Raises ValueError for an unknown kind or for ``code``
-    (a code answer is checked by running its tests, not by comparison)."""
+    ``ordered`` (lists only): the items must match one by one in order, each compared by its own
+    kind, rather than as math-verify's set or interval. None or blank answers are never equal.
+    Raises ValueError for an unknown kind or for ``code`` (a code answer is checked by running
+    its tests, not by comparison)."""
     if kind not in ANSWER_KINDS or kind == "code":
         raise ValueError(f"answers of kind {kind!r} cannot be compared; valid kinds: "
                          f"{', '.join(k for k in ANSWER_KINDS if k != 'code')}")
@@ -290,6 +300,10 @@ def answers_equal(gold: str, answer: str | None, kind: str) -> bool:
         return normalize_text(gold) == normalize_text(answer)
     if normalize_text(gold) == normalize_text(answer):
         return True
-    if kind == "list" and _top_level_commas(unwrap(gold)) != _top_level_commas(unwrap(answer)):
-        return False  # math-verify reads "0.1" against the set {0, 1} as a number: never a list
+    if kind == "list":
+        golds, answers = list_items(gold), list_items(answer)
+        if len(golds) != len(answers):
+            return False  # math-verify reads "0.1" against the set {0, 1} as a number: never a list
+        if ordered:
+            return all(answers_equal(g, a, kind_of(g)) for g, a in zip(golds, answers))
     return math_equal(gold, answer)

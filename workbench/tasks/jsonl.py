@@ -11,8 +11,10 @@ Checking (``checker``): each gold answer gets its kind from its own text
 (``workbench.rewards.answers.kind_of``: "1,250" is a number, "0,1" and "-3, 4" are lists, "B" a
 choice letter, "\\frac{63}{400}" an expression, anything else text) and the answer is compared
 with it by ``answers_equal`` for that kind (numbers by value, lists and expressions by math-verify
-with both sides parsed, letters as letters, text after casefolding). The task's ``answer_kind``
-(what extraction falls back on without an answer tag) is "number" when every gold is a number.
+with both sides parsed, letters as letters, text after casefolding). A row may declare its own
+``"answer_kind"`` (number, expression, list, choice, text) and ``"ordered": true`` for a list
+whose order matters ("(2, 3)" is then not "(3, 2)"). The task's ``answer_kind`` (what extraction
+falls back on without an answer tag) is "number" when every gold is a number.
 
     task = JsonlTask("data/my_questions.jsonl")
 """
@@ -125,11 +127,19 @@ class JsonlTask(Task):
 
     checker = "per gold answer: its kind (number, list, choice, expression, text) and answers_equal for it"
 
+    def _kind(self, item: dict) -> tuple[str, bool]:
+        """(answer kind, ordered) of an item: the row's own "answer_kind" if it gives one, else the
+        gold's ``kind_of``; "ordered": true makes a list compare item by item."""
+        meta = item.get("metadata") or {}
+        kind = meta.get("answer_kind") if meta.get("answer_kind") in ANSWER_KINDS else kind_of(str(item["answer"]))
+        return kind, bool(meta.get("ordered"))
+
     def _verify(self, answer: str, item: dict) -> float:
-        gold = str(item["answer"])
-        return 1.0 if answers_equal(gold, answer, kind_of(gold)) else 0.0
+        kind, ordered = self._kind(item)
+        return 1.0 if answers_equal(str(item["answer"]), answer, kind, ordered) else 0.0
 
     def same_answer(self, a: str | None, b: str | None, item: dict) -> bool:
         if a is None or b is None:
             return False
-        return answers_equal(a, b, kind_of(str(item["answer"])))
+        kind, ordered = self._kind(item)
+        return answers_equal(a, b, kind, ordered)
