@@ -335,3 +335,23 @@ def test_a_bad_custom_reward_is_one_clear_line_at_start(user_rewards, name, mess
     with pytest.raises(WorkbenchError, match=re.escape(message)) as e:
         WorkbenchConfig(rewards={"accuracy": 1.0, name: 1.0})
     assert "\n" not in str(e.value)
+
+
+def test_a_hanging_reward_call_times_out_as_no_reward():
+    import threading
+
+    release, errors, metrics = threading.Event(), [], {}
+
+    def hangs(completions, **kwargs):
+        release.wait(30)  # hangs until the test lets it go
+        return [1.0 for _ in completions]
+
+    safe = SafeReward(hangs, on_error=lambda name, i, exc: errors.append((i, type(exc).__name__)), timeout_s=0.2)
+    out = safe(["a", "b"], log_metric=lambda n, v: metrics.__setitem__(n, v))
+    release.set()
+    assert out == [None, None] and errors == [(0, "RewardTimeout"), (1, "RewardTimeout")]
+    assert metrics["reward_errors/hangs"] == 2
+    fast = SafeReward(lambda completions, **kw: [0.5 for _ in completions], timeout_s=5)
+    assert fast(["a"]) == [0.5]  # within the limit: the call's own result
+    with pytest.raises(WorkbenchError, match="reward_timeout_s must be > 0"):
+        WorkbenchConfig(reward_timeout_s=0)

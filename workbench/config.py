@@ -214,6 +214,11 @@ class WorkbenchConfig(StageConfig):
         metadata={"help": "Reward name -> weight, e.g. 'accuracy=1,format=0.5'; your own as package.module:name=0.2 "
                           "(see workbench.rewards)."},
     )
+    reward_timeout_s: float | None = field(
+        default=120.0,
+        metadata={"help": "Time limit of one reward call (a batch), seconds: a call still running gives its batch no "
+                          "reward, counted in reward_errors/<name> (None: no limit)."},
+    )
     num_generations: int = field(default=8, metadata={"help": "Rollouts per prompt (the group size G)."})
     temperature: float = field(default=1.0, metadata={"help": "Rollout sampling temperature."})
     top_p: float = field(default=1.0, metadata={"help": "Rollout nucleus sampling."})
@@ -263,6 +268,8 @@ class WorkbenchConfig(StageConfig):
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
         if self.beta < 0 or self.epsilon <= 0:
             raise ConfigError(f"beta must be >= 0 and epsilon > 0, got beta={self.beta}, epsilon={self.epsilon}")
+        if self.reward_timeout_s is not None and not self.reward_timeout_s > 0:
+            raise ConfigError(f"reward_timeout_s must be > 0 seconds (or null for no limit), got {self.reward_timeout_s}")
         if not self.rewards:
             raise ConfigError("rewards is empty; give at least one, e.g. rewards: {accuracy: 1.0}")
         from workbench.rewards import check_reward_names

@@ -156,9 +156,10 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
         def on_reward_error(name, index, exc):
             writer.event("error", where="reward", reward=name, index=index, error=repr(exc))
 
-        funcs, weights = build_rewards(cfg.rewards, stage.task, cfg.max_completion_length, on_error=on_reward_error)
+        funcs, weights = build_rewards(cfg.rewards, stage.task, cfg.max_completion_length, on_error=on_reward_error,
+                                       timeout_s=cfg.reward_timeout_s)
         for fn in reward_funcs or []:
-            funcs.append(SafeReward(fn, on_error=on_reward_error))
+            funcs.append(SafeReward(fn, on_error=on_reward_error, timeout_s=cfg.reward_timeout_s))
             weights.append(1.0)
         trainer_ref: list = []
         trainer = make_trainer_class()(

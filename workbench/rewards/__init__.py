@@ -188,14 +188,16 @@ REWARDS: dict[str, Callable] = {
 
 
 def build_rewards(
-    weights: dict[str, float], task, max_completion_length: int, on_error: Callable | None = None
+    weights: dict[str, float], task, max_completion_length: int, on_error: Callable | None = None,
+    timeout_s: float | None = None,
 ) -> tuple[list[Callable], list[float]]:
     """Reward functions (each wrapped in SafeReward) and their weights, in the order of `weights`;
-    a name "package.module:name" is a custom reward (``load_custom_reward``)."""
+    a name "package.module:name" is a custom reward (``load_custom_reward``). ``timeout_s``: each
+    call's time limit in seconds (``SafeReward``); None for none."""
     check_reward_names(weights)
     funcs, values = [], []
     for name, weight in weights.items():
         fn = REWARDS[name](task, max_completion_length) if name in REWARDS else load_custom_reward(name)
-        funcs.append(SafeReward(fn, on_error=on_error, name=name))
+        funcs.append(SafeReward(fn, on_error=on_error, name=name, timeout_s=timeout_s))
         values.append(float(weight))
     return funcs, values

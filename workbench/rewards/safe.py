@@ -10,11 +10,18 @@ dashboard instead of silently.
 
 `log_extra` / `log_metric` calls made by the wrapped function are buffered and forwarded only for
 the attempt that counts, so a failed batch attempt cannot leave a half-written column behind.
+
+A time limit (``timeout_s``, the config's ``reward_timeout_s``) bounds each call: the function
+runs in a worker thread, and a call still running at the limit gives the whole batch no reward
+(each sample counted as a failure, `RewardTimeout`), without a one-by-one retry that would cost
+the limit again per sample. Python cannot stop a thread, so a hung function keeps its thread
+(and any CPU it burns) until it returns; the next call gets a fresh worker.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections import defaultdict
 
 
@@ -30,6 +37,10 @@ class _Buffer:
 
     def log_metric(self, name: str, value: float) -> None:
         self.metrics[name].append(value)
+
+
+class RewardTimeout(TimeoutError):
+    """A reward function was still running when its call's time limit ran out."""
 
 
 class NonFiniteReward(ValueError):
@@ -50,14 +61,37 @@ def _as_reward(value) -> float | None:
 class SafeReward:
     """Wrap reward `fn`: same `__name__`, same contract, never raises (failed samples -> None)."""
 
-    def __init__(self, fn, on_error=None, name: str | None = None):
+    def __init__(self, fn, on_error=None, name: str | None = None, timeout_s: float | None = None):
         self.fn = fn
         self.on_error = on_error
+        self.timeout_s = timeout_s
         self.__name__ = name or getattr(fn, "__name__", type(fn).__name__)
         self.n_calls = 0
         self.n_errors = 0  # failed samples over the life of this object
 
     def _attempt(self, completions: list, kwargs: dict) -> tuple[list, _Buffer]:
+        if not self.timeout_s:
+            return self._call(completions, kwargs)
+        # Written by hand rather than with concurrent.futures: its executor joins its threads at
+        # interpreter exit, so one hung reward would hang the end of the run too. A daemon does not.
+        box: dict = {}
+
+        def work():
+            try:
+                box["result"] = self._call(completions, kwargs)
+            except BaseException as e:  # handed to the caller below
+                box["error"] = e
+
+        worker = threading.Thread(target=work, name=f"reward-{self.__name__}", daemon=True)
+        worker.start()
+        worker.join(self.timeout_s)
+        if worker.is_alive():
+            raise RewardTimeout(f"still running after {self.timeout_s:g} s (reward_timeout_s)")
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    def _call(self, completions: list, kwargs: dict) -> tuple[list, _Buffer]:
         buf = _Buffer()
         # By keyword, as TRL calls rewards: a user's `def f(prompts, completions, **kw)` binds right.
         out = list(self.fn(completions=completions, **{**kwargs, "log_extra": buf.log_extra,
@@ -74,6 +108,9 @@ class SafeReward:
         try:
             rewards, buf = self._attempt(list(completions), kwargs)
             extra, metrics = buf.extra, buf.metrics
+        except RewardTimeout as e:
+            rewards, extra, metrics = [None] * len(completions), {}, {}
+            failures.extend((i, e) for i in range(len(completions)))
         except Exception:
             rewards, extra, metrics = self._one_by_one(list(completions), kwargs, failures)
         self.n_errors += len(failures)
