@@ -56,6 +56,22 @@ def test_crashed_when_process_is_gone(tmp_path):
     assert Run.open(tmp_path, "r").status() == "crashed"
 
 
+def test_a_reused_pid_does_not_make_a_dead_run_look_alive(tmp_path):
+    from workbench.runlog import process_identity
+
+    me = process_identity()
+    if me is None:
+        pytest.skip("no /proc here: the PID alone is all there is")
+    # This process's PID, alive, but recorded with another start time: a later process reused it.
+    boot, ticks = me.rsplit(":", 1)
+    for name, process, status in [("reused", f"{boot}:{int(ticks) + 1}", "crashed"), ("same", me, "running"),
+                                  ("old", None, "running")]:
+        w = RunWriter.create(tmp_path, name)
+        w.event("start", pid=os.getpid(), host=os.uname().nodename, **({"process": process} if process else {}))
+        w.close()
+        assert Run.open(tmp_path, name).status() == status, name
+
+
 @pytest.mark.parametrize("name", ["..", "../x", "/etc", "a/b", ""])
 def test_names_that_leave_the_root_are_refused(tmp_path, name):
     with pytest.raises(RunDirError):

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from workbench.config import StageConfig
 from workbench import runlog
-from workbench.runlog import Run, RunWriter
+from workbench.runlog import Run, RunWriter, process_identity
 
 
 @dataclass
@@ -105,6 +105,7 @@ class Stage:
         self.writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
         self.writer.write_config(cfg.to_dict() if stage == "grpo" else {"stage": stage, **cfg.to_dict()})
         self.writer.event("start", stage=stage, model=cfg.model, task=cfg.task, pid=os.getpid(),
+                          process=process_identity(),
                           host=os.uname().nodename, precision=self.precision.__dict__, versions=package_versions(),
                           **(run_info or {}))
 

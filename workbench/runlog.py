@@ -6,7 +6,7 @@ Layout of ``<runs_root>/<run_name>/``::
                        reads it back). Other stages add ``stage``: "sft" (an SFTStageConfig) or
                        "sample" (workbench.stages.rejection_sampling's options); a run without ``stage`` is GRPO.
     events.jsonl     one object per event: {"time", "event", ...}; events are
-                       start       {"stage", "model", "task", "precision", "pid", "host", "versions",
+                       start       {"stage", "model", "task", "precision", "pid", "host", "process", "versions",
                                     + "pipeline", "pipeline_stage", "stage_index", "start_model"
                                     when a pipeline ran it}
                        setup       {"template", "train_prompts", "eval_items", "trainable_params",
@@ -223,7 +223,7 @@ class Run:
         if end is not None:
             return end.get("status", "finished")
         start = next((e for e in events if e.get("event") == "start"), {})
-        if start.get("host") == os.uname().nodename and start.get("pid") and not _pid_alive(start["pid"]):
+        if start.get("host") == os.uname().nodename and start.get("pid") and not _same_process(start):
             return "crashed"
         return "running"
 
@@ -235,6 +235,31 @@ class Run:
         """The training step of the run's last saved adapter (its last ``checkpoint`` event), or None."""
         steps = [e.get("step") for e in self.events() if e.get("event") == "checkpoint"]
         return steps[-1] if steps else None
+
+
+def process_identity(pid: int | None = None) -> str | None:
+    """What tells a process apart from a later one that reuses its PID: "<boot id>:<start time>"
+    (clock ticks after boot, /proc/<pid>/stat field 22). None where /proc does not say (not Linux,
+    or no such process). Recorded as "process" in a run's start event."""
+    pid = os.getpid() if pid is None else int(pid)
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            # The command name (field 2) may hold spaces and parentheses: count from its last ")".
+            start_ticks = f.read().rsplit(")", 1)[1].split()[19]
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except (OSError, IndexError):
+        return None
+    return f"{boot}:{start_ticks}"
+
+
+def _same_process(start: dict) -> bool:
+    """Whether the process that wrote the ``start`` event is still running: its PID is alive and,
+    where the event recorded one, it is the same process (not a later one that reused the PID)."""
+    if not _pid_alive(start["pid"]):
+        return False
+    recorded = start.get("process")
+    return recorded is None or process_identity(start["pid"]) in (recorded, None)
 
 
 def _pid_alive(pid: int) -> bool:
