@@ -9,6 +9,7 @@ from workbench.cli import main
     (["train", "--task", "nosuch"], "unknown task 'nosuch'; valid choices"),
     (["train", "--model", "nosuch"], "unknown model 'nosuch'; valid choices"),
     (["train", "--rewards", "acc=1"], "unknown reward 'acc'; valid choices: accuracy"),
+    (["train", "--rewards", "abc"], "argument --rewards: rewards: expected 'name=value[,name=value]', got 'abc'"),
     (["train", "--template", "xx"], "unknown template 'xx'; valid choices"),
     (["train", "--max_step", "3"], "'--max_step' (did you mean 'max_steps'?)"),
     (["train", "--num_generations", "5"], "num_generations (5) must divide"),
@@ -22,6 +23,33 @@ from workbench.cli import main
 def test_bad_input_is_one_clear_line(argv, message, capsys, tmp_path):
     assert main(argv + (["--runs_root", str(tmp_path / "runs")] if argv[0] in ("train", "sft", "sample") else [])) == 2
     assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("verb", ["train", "sft"])
+@pytest.mark.parametrize("case, message", [
+    ("tab.yaml", "not valid YAML: line 2, column 1: found character '\\t' that cannot start any token (YAML indents "
+                 "with spaces, not tabs)"),
+    ("missing.yaml", "config file 'missing.yaml' not found"),
+    ("latin.jsonl", "latin.jsonl:2: not UTF-8 text (byte 0xe9); save the file as UTF-8"),
+    ("nothere.jsonl", "nothere.jsonl: no such file"),
+    ("--max_steps abc", "argument --max_steps/--max-steps: invalid int value: 'abc'; see workbench"),
+])
+def test_bad_files_and_values_are_one_clear_line(verb, case, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tab.yaml").write_text("task: chain_sum\n\tmax_steps: 3\n")
+    (tmp_path / "latin.jsonl").write_bytes(b'{"question": "1+1", "answer": "2"}\n{"question": "caf\xe9\xff", "answer": "1"}\n')
+    if case.endswith(".yaml"):
+        argv = ["--config", case]
+    elif case.endswith(".jsonl"):
+        argv = ["--task", case] if verb == "train" else ["--data", case]
+    else:
+        argv = case.split()
+    if verb == "sft" and "nothere" in case:
+        message = "SFT data file 'nothere.jsonl' not found"
+    assert main([verb, *argv, "--runs_root", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "runs").exists()
 
 

@@ -14,6 +14,7 @@ under configs/ override them. This module imports no torch/TRL at import time.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
 import json
@@ -34,6 +35,11 @@ class ConfigError(WorkbenchError):
     pass
 
 
+class _FlagError(ConfigError, argparse.ArgumentTypeError):
+    """A bad ``--rewards`` / ``--task_kwargs`` value: argparse prints an ArgumentTypeError's own
+    message ("rewards: expected 'name=value'...") rather than naming the parsing class."""
+
+
 def _parse_mapping(value: Any, what: str, cast=float) -> dict:
     """Accept a dict, a JSON object string, or ``"a=1,b=0.5"`` (the CLI form)."""
     if isinstance(value, dict):
@@ -45,16 +51,16 @@ def _parse_mapping(value: Any, what: str, cast=float) -> dict:
         try:
             return dict(json.loads(text))
         except json.JSONDecodeError as e:
-            raise ConfigError(f"{what}: not valid JSON ({e}): {text!r}") from None
+            raise _FlagError(f"{what}: not valid JSON ({e}): {text!r}") from None
     out = {}
     for part in text.split(","):
         key, sep, val = part.partition("=")
         if not sep:
-            raise ConfigError(f"{what}: expected 'name=value[,name=value]', got {text!r}")
+            raise _FlagError(f"{what}: expected 'name=value[,name=value]', got {text!r}")
         try:
             out[key.strip()] = cast(yaml.safe_load(val)) if cast is not None else yaml.safe_load(val)
         except (TypeError, ValueError):
-            raise ConfigError(f"{what}: value for {key.strip()!r} is not a number: {val!r}") from None
+            raise _FlagError(f"{what}: value for {key.strip()!r} is not a number: {val!r}") from None
     return out
 
 
@@ -331,8 +337,16 @@ def parse_cli(argv: list[str] | None = None, cls: type[StageConfig] | None = Non
     from trl import TrlParser
 
     cls = cls or WorkbenchConfig
-    parser = TrlParser(cls, prog="workbench sft" if cls is SFTStageConfig else "workbench train")
+    prog = "workbench sft" if cls is SFTStageConfig else "workbench train"
+    parser = TrlParser(cls, prog=prog)
     parser.allow_abbrev = False  # '--max_step' is a typo to report, not a prefix of '--max_steps'
+
+    def one_line(message: str):
+        # argparse prints the whole usage (30 lines) before its error; the workbench says one line.
+        raise ConfigError(f"{message}; see {prog} --help")
+
+    parser.error = one_line
+    _check_config_file(argv)
     known = {f.name for f in dataclasses.fields(cls)}
     try:
         (cfg,) = parser.parse_args_and_config(args=argv)
@@ -346,6 +360,35 @@ def parse_cli(argv: list[str] | None = None, cls: type[StageConfig] | None = Non
             raise ConfigError(unknown_keys_message(bad or [text], known)) from None
         raise ConfigError(text) from None
     return cfg
+
+
+def _check_config_file(argv: list[str] | None) -> None:
+    """A ``--config`` file that is missing or is not YAML, named in one line before TRL reads it."""
+    argv = list(argv or [])
+    path = None
+    for i, arg in enumerate(argv):
+        if arg == "--config" and i + 1 < len(argv):
+            path = argv[i + 1]
+        elif arg.startswith("--config="):
+            path = arg.split("=", 1)[1]
+    if path is None:
+        return
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {path!r} not found" + ("" if p.suffix in (".yaml", ".yml") else
+                                                                 "; recipes are YAML files, e.g. configs/demo.yaml"))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        hint = " (YAML indents with spaces, not tabs)" if "\\t" in str(problem) or "tab" in str(problem) else ""
+        raise ConfigError(f"{path}: not valid YAML: {where}{problem}{hint}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe is a YAML mapping of key: value lines, got a {type(data).__name__}")
 
 
 def _quoted_items(text: str) -> list[str]:

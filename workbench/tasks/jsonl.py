@@ -32,8 +32,19 @@ def iter_jsonl(path: str | Path):
     """(1-based line number, parsed value, None) per non-blank line of a JSONL file, or
     (line number, None, "malformed JSON (...)") for a line that does not parse; the caller decides
     whether a bad line stops the read (tasks) or is collected with the others (SFT data)."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    try:
+        f = open(path, "rb")  # bytes, decoded line by line: a bad byte is named with its line
+    except FileNotFoundError:
+        raise WorkbenchError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise WorkbenchError(f"{path}: a directory, not a JSONL file") from None
+    with f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise WorkbenchError(f"{path}:{lineno}: not UTF-8 text (byte {raw[e.start]:#04x}); "
+                                     "save the file as UTF-8") from None
             if not line.strip():
                 continue
             try:
