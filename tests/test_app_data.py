@@ -363,3 +363,20 @@ def test_audit_view_shows_the_rescoring_and_escapes_model_text(tmp_path):
     assert "641 rollouts over 20 steps" in page and "<script>" not in page and "&lt;script&gt;" in page
     assert "0.00 → 1.00" in page and "no_signal" in page
     assert not (runs / "demo" / "audit.json").exists()  # the app only reads run directories
+
+
+def test_a_resumed_run_reads_as_one_run(root):
+    from workbench.runlog import RunWriter
+
+    data = D.RunStore(root).get("demo")
+    data.refresh()
+    steps = sorted({r["step"] for r in data.rollouts})
+    assert steps[-1] == 20 and len(data.metrics) == 20
+    writer = RunWriter.reopen(root / "demo")
+    moved = writer.supersede_after(15)  # as a resume from the checkpoint of step 15 does
+    writer.event("resume", from_step=15, found="crashed", dropped=moved)
+    writer.close()
+    data.refresh()
+    assert [m["step"] for m in data.metrics] == list(range(1, 16)) and max(r["step"] for r in data.rollouts) == 15
+    assert not any(e["event"] == "end" for e in data.events)  # the old end was superseded: the run goes on
+    assert moved == {"metrics.jsonl": 5, "rollouts.jsonl": 160}

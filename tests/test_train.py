@@ -122,18 +122,19 @@ def test_eval_after_training_unchanged_model_equals_before(tmp_path):
     assert any(before)  # the model generated something to compare
 
 
-def test_crash_is_recorded(tmp_path):
+@pytest.mark.parametrize("raised, status", [(SystemExit, "crashed"), (KeyboardInterrupt, "interrupted")])
+def test_crash_is_recorded(tmp_path, raised, status):
     class Boom:
         __name__ = "boom"
 
         def __call__(self, completions, **kw):
-            raise KeyboardInterrupt  # not an Exception: SafeReward lets it through, like a Ctrl-C
+            raise raised  # not an Exception: SafeReward lets it through (KeyboardInterrupt: a second Ctrl-C)
 
     cfg = tiny_cfg(tmp_path, max_steps=1, eval_items=0)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(raised):
         train(cfg, progress=False, reward_funcs=[Boom()])
     run = Run(tmp_path / "tiny")
-    assert run.status() == "crashed"
+    assert run.status() == status
     assert run.events()[-1]["event"] == "end"
 
 

@@ -148,6 +148,17 @@ class StageConfig:
         metadata={"help": "Sampled answers per held-out question at each evaluation (sampled pass@1, behaviour "
                           "rates; 0: greedy only). They draw from their own random generator, never the run's."})
     eval_temperature: float = field(default=1.0, metadata={"help": "Temperature of those samples."})
+    # Checkpoints and resume
+    save_steps: float = field(
+        default=0.25,
+        metadata={"help": "Checkpoint every N steps (N >= 1), or every fraction of max_steps (0 < N < 1: 0.25 saves "
+                          "four times a run), through the trainer's own checkpointing; also when a time budget or "
+                          "Ctrl-C stops training."})
+    save_total_limit: int = field(default=2, metadata={"help": "Checkpoints kept (the newest)."})
+    resume: bool = field(
+        default=False,
+        metadata={"help": "Continue the run runs_root/run_name from its last checkpoint if it exists (else start "
+                          "it); `workbench train --resume RUN_DIR` does the same for a run directory."})
     # Output
     save_adapter: bool = field(default=True, metadata={"help": "Save the LoRA adapter + tokenizer at the end."})
     report_to: str = field(default="none", metadata={"help": "Extra trackers for transformers (wandb, ...)."})
@@ -174,6 +185,14 @@ class StageConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ConfigError(f"max_seconds must be > 0 (or null for no limit), got {self.max_seconds}")
+        if not (self.save_steps > 0 and (self.save_steps < 1 or float(self.save_steps).is_integer())):
+            raise ConfigError(f"save_steps must be a whole number of steps >= 1 or a fraction of max_steps in (0, 1), "
+                              f"got {self.save_steps}")
+        if self.save_total_limit < 1:
+            raise ConfigError(f"save_total_limit must be >= 1, got {self.save_total_limit}")
+        if self.resume and not self.run_name:
+            raise ConfigError("resume: true needs a run_name (the run to continue), or use "
+                              "workbench train --resume RUN_DIR")
         from workbench.models import PRECISIONS, QUANTIZATIONS
         from workbench.templates import TEMPLATES
 
@@ -422,7 +441,11 @@ def _trainer_kwargs(cfg: StageConfig, output_dir: str | Path, precision=None) ->
         fp16=precision is not None and precision.dtype == "float16",
         use_cpu=precision is not None and precision.device == "cpu",
         logging_steps=1,
-        save_strategy="no",  # the workbench saves the adapter itself, into the run directory
+        # The trainer's own checkpoints (adapter or model, optimizer, scheduler, RNG states, trainer
+        # state) under <run>/trainer/: what an exact resume needs. The final adapter is the workbench's.
+        save_strategy="steps",
+        save_steps=cfg.save_steps if cfg.save_steps < 1 else int(cfg.save_steps),
+        save_total_limit=cfg.save_total_limit,
         report_to=cfg.report_to,
         disable_tqdm=False,
     )

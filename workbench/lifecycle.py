@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import os
 import platform
+import signal
+import sys
+import threading
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,6 +34,7 @@ class TrainResult:
     seconds: float  # the whole stage: loading, evaluation, training, saving
     train_seconds: float | None = None  # the trainer's own train() time
     steps: int | None = None
+    status: str = "finished"  # or "interrupted" (Ctrl-C / SIGTERM: checkpointed, resumable)
 
 
 def default_run_name(cfg: StageConfig) -> str:
@@ -55,6 +60,7 @@ def make_runlog_callback(writer: RunWriter, trainer_ref: list, record, max_secon
             self._step_seconds = time.perf_counter() - self._t0
             if max_seconds is not None and time.perf_counter() - self._train_start >= max_seconds:
                 control.should_training_stop = True
+                control.should_save = True  # a budget stop is resumable too
                 writer.event("budget", max_seconds=max_seconds, step=state.global_step,
                              seconds=time.perf_counter() - self._train_start)
 
@@ -102,12 +108,43 @@ class Stage:
             # Every core (torch may default to fewer), unless OMP_NUM_THREADS says otherwise: processes
             # sharing cores each with all of them spin against each other and slow down many-fold.
             torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+        self.resume_from, self.interrupted = None, None
+        existing = runlog.safe_run_dir(cfg.runs_root, cfg.run_name) if cfg.run_name else None
+        if cfg.resume and existing is not None and (existing / runlog.EVENTS).is_file():
+            self.writer = self._reopen(existing, stage)
+            return
         self.writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
         self.writer.write_config(cfg.to_dict() if stage == "grpo" else {"stage": stage, **cfg.to_dict()})
         self.writer.event("start", stage=stage, model=cfg.model, task=cfg.task, pid=os.getpid(),
                           process=process_identity(),
                           host=os.uname().nodename, precision=self.precision.__dict__, versions=package_versions(),
                           **(run_info or {}))
+
+    def _reopen(self, path, stage: str) -> RunWriter:
+        """Continue the run at ``path`` from its last checkpoint: supersede the records written after
+        it (runlog's resume rule) and record a ``resume`` event. Raises RunDirError, touching
+        nothing, when the run is still running, finished, or has no checkpoint."""
+        from workbench.runlog import RunDirError
+
+        run = Run(path)
+        status = run.status()
+        if status == "running":
+            raise RunDirError(f"run {str(path)!r} is still running (its process is alive); stop it before resuming")
+        if status == "finished":
+            raise RunDirError(f"run {str(path)!r} finished; there is nothing to resume")
+        checkpoint = run.last_checkpoint()
+        if checkpoint is None:
+            raise RunDirError(f"run {str(path)!r} has no checkpoint to resume from (it stopped before its first "
+                              f"save; checkpoints come every save_steps)")
+        self.resume_from = checkpoint
+        step = int(checkpoint.name.split("-")[1])
+        writer = RunWriter.reopen(path)
+        moved = writer.supersede_after(step)
+        writer.write_config(self.cfg.to_dict() if stage == "grpo" else {"stage": stage, **self.cfg.to_dict()})
+        writer.event("resume", from_step=step, checkpoint=str(checkpoint), found=status, dropped=moved,
+                     pid=os.getpid(), process=process_identity(), host=os.uname().nodename,
+                     versions=package_versions())
+        return writer
 
     def load(self):
         from transformers import set_seed
@@ -189,7 +226,7 @@ class Stage:
         self.writer.event("eval", **{**result, "phase": "before", "reused": True})
         return result
 
-    def finish(self, trainer, tokenizer, before, after) -> TrainResult:
+    def finish(self, trainer, tokenizer, before, after, status: str = "finished") -> TrainResult:
         if self.cfg.save_adapter:
             # A full fine-tune saves the whole policy (a model directory) where an adapter would go.
             adapter = self.writer.path / (runlog.ADAPTER if self.cfg.finetune == "lora" else runlog.POLICY)
@@ -203,10 +240,11 @@ class Stage:
         summary = {k: v for k, v in (("before", before), ("after", after)) if v}
         train_seconds = next((e.get("train_runtime") for e in reversed(Run(self.writer.path).events())
                               if e.get("event") == "train_summary"), None)
-        self.writer.event("end", status="finished", seconds=seconds, train_seconds=train_seconds,
+        self.writer.event("end", status=status, seconds=seconds, train_seconds=train_seconds,
                           steps=trainer.state.global_step,
                           **{f"{k}_accuracy": v["accuracy"] for k, v in summary.items()})
-        return TrainResult(str(self.writer.path), before, after, seconds, train_seconds, trainer.state.global_step)
+        return TrainResult(str(self.writer.path), before, after, seconds, train_seconds, trainer.state.global_step,
+                           status)
 
     def run(self, trainer, tokenizer, max_new_tokens: int, progress: bool, before: dict | None = None,
             **setup) -> TrainResult:
@@ -214,15 +252,62 @@ class Stage:
         ``eval_every`` steps, phase "step"), "after", save, end event."""
         self.quiet_progress_bar(trainer, progress)
         self.setup_event(trainer, **setup)
-        before = self.reuse(before, max_new_tokens) or self.evaluate(trainer.model, tokenizer, "before",
-                                                                     max_new_tokens, progress, step=0)
+        if self.resume_from is not None:  # the run's own step-0 evaluation, made before it was killed
+            before = Run(self.writer.path).evals().get("before")
+        else:
+            before = self.reuse(before, max_new_tokens) or self.evaluate(trainer.model, tokenizer, "before",
+                                                                         max_new_tokens, progress, step=0)
         every = getattr(self.cfg, "eval_every", 0)
         if every:
             trainer.add_callback(self.periodic_evaluation(tokenizer, every, max_new_tokens))
-        trainer.train()
+        trainer.add_callback(self.stop_on_signal())
+        with self.interruptible():
+            trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
+        if self.interrupted:
+            # Checkpointed at the step it finished; the held-out "after" waits for the resumed run.
+            return self.finish(trainer, tokenizer, before, None, status="interrupted")
         after = self.evaluate(trainer.model, tokenizer, "after", max_new_tokens, progress,
                               step=trainer.state.global_step)
         return self.finish(trainer, tokenizer, before, after)
+
+    @contextmanager
+    def interruptible(self):
+        """Ctrl-C (SIGINT) or SIGTERM while training: the first finishes the current step, then the
+        trainer checkpoints and stops (``stop_on_signal``); a second abandons the step at once
+        (KeyboardInterrupt). Handlers are installed in the main thread only, and restored after."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.interrupted:
+                raise KeyboardInterrupt
+            self.interrupted = signal.Signals(signum).name
+            print(f"\n{self.interrupted}: finishing this step, then saving a checkpoint (again to abandon the step)",
+                  file=sys.stderr, flush=True)
+
+        previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+    def stop_on_signal(self):
+        """A TrainerCallback that, after a signal (``interruptible``), saves a checkpoint at the end of
+        the current step and stops training."""
+        from transformers import TrainerCallback
+
+        stage = self
+
+        class StopOnSignal(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if stage.interrupted:
+                    control.should_save = True
+                    control.should_training_stop = True
+                    stage.writer.event("interrupted", signal=stage.interrupted, step=state.global_step)
+
+        return StopOnSignal()
 
     def periodic_evaluation(self, tokenizer, every: int, max_new_tokens: int):
         """A TrainerCallback that evaluates (phase "step") after every ``every``-th step but the last
@@ -240,6 +325,9 @@ class Stage:
         return PeriodicEvaluation()
 
     def crashed(self, e: BaseException) -> None:
+        if isinstance(e, KeyboardInterrupt):  # a second Ctrl-C: the step abandoned, the last checkpoint stands
+            self.writer.event("end", status="interrupted", seconds=time.time() - self.t_start, abandoned_step=True)
+            return
         self.writer.event("error", where="train", error=repr(e), traceback=traceback.format_exc())
         self.writer.event("end", status="crashed", seconds=time.time() - self.t_start, error=repr(e))
 

@@ -17,7 +17,9 @@ Layout of ``<runs_root>/<run_name>/``::
                        train_summary  TRL's end-of-training numbers (train_runtime, ...)
                        budget      {"max_seconds", "step", "seconds"}: training stopped by its time budget
                        sample_summary  a sample stage's counts: samples, accepted, rejected by reason, ...
-                       end         {"status": "finished"|"crashed", "seconds", ...}
+                       resume      {"from_step", "checkpoint", "found", "dropped": {file: count}, "pid",
+                                    "process", "host"}: a resume from the checkpoint of step from_step
+                       end         {"status": "finished"|"crashed"|"interrupted", "seconds", ...}
     metrics.jsonl    one object per logged optimizer step: {"step", "time", "reward_mean", "reward_std",
                        "rewards/<name>/mean", "rewards/<name>/std", "accuracy", "completion_length_mean",
                        "completion_length_max", "truncation_rate", "kl", "entropy", "learning_rate",
@@ -30,6 +32,9 @@ Layout of ``<runs_root>/<run_name>/``::
                        "prompt", "answer", "group", "index", "completion", "tokens", "truncated",
                        "rewards": {name: value or null}, "reward", "advantage",
                        "traces": workbench.analysis.traces.tag(completion, prompt)}
+    trainer/         the trainer's checkpoints (checkpoint-<step>/: adapter or model, optimizer,
+                       scheduler, RNG states, trainer state), the last ``save_total_limit`` kept
+    superseded/      records a resume took out of metrics.jsonl and rollouts.jsonl (see below)
     adapter/         the trained LoRA adapter and tokenizer (``save_pretrained`` format)
     merged/          a pipeline stage's policy: the adapter folded into its starting model, which
                        the next stage starts from (workbench.models.merge_adapter)
@@ -39,6 +44,13 @@ Layout of ``<runs_root>/<run_name>/``::
 Every .jsonl file is append-only; each record is written as one ``write`` of one line and flushed,
 so another process can read the files while training runs. Readers skip a partial last line (no
 trailing newline yet) and count, rather than raise on, corrupt lines.
+
+A resume is the one exception, and it keeps the log exact: it continues from the last checkpoint
+(step k), so the records of steps after k that the killed process had written are moved out of
+metrics.jsonl and rollouts.jsonl into ``superseded/`` (files replaced atomically, nothing deleted),
+and every step appears exactly once. events.jsonl is not rewritten; ``current_events`` (which
+``Run.events`` applies) drops what a resume superseded: events before it with a "step" after k, and
+the "end" events before it.
 
 No torch or TRL imports here: the app and the notebooks' analysis cells read runs without them.
 """
@@ -63,6 +75,8 @@ METRICS = "metrics.jsonl"
 ROLLOUTS = "rollouts.jsonl"
 ADAPTER = "adapter"
 POLICY = "policy"  # a full fine-tune's whole policy (finetune: full), where a LoRA run has adapter/
+TRAINER = "trainer"  # the trainer's output_dir: its checkpoint-<step>/ directories
+SUPERSEDED = "superseded"
 
 
 class RunDirError(WorkbenchError):
@@ -114,6 +128,41 @@ class RunWriter:
         path.mkdir(exist_ok=True)
         return cls(path)
 
+    @classmethod
+    def reopen(cls, path: str | Path) -> "RunWriter":
+        """A writer that appends to the existing run directory ``path`` (a resume)."""
+        path = Path(path)
+        if not (path / EVENTS).is_file():
+            raise RunDirError(f"no run to resume at {str(path)!r} (it has no {EVENTS})")
+        return cls(path)
+
+    def supersede_after(self, step: int) -> dict[str, int]:
+        """Move the records of steps after ``step`` out of metrics.jsonl and rollouts.jsonl into
+        ``superseded/<file>`` (each file replaced atomically); returns {file: records moved}."""
+        moved = {}
+        for name in (METRICS, ROLLOUTS):
+            path = self.path / name
+            if not path.is_file():
+                continue
+            keep, drop = [], []
+            with open(path, "rb") as f:
+                for line in f:
+                    try:
+                        record = json.loads(line)
+                        late = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        late = False  # a corrupt or cut line stays where readers count it
+                    (drop if late else keep).append(line if line.endswith(b"\n") else line + b"\n")
+            moved[name] = len(drop)
+            if drop:
+                (self.path / SUPERSEDED).mkdir(exist_ok=True)
+                with open(self.path / SUPERSEDED / name, "ab") as f:
+                    f.writelines(drop)
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_bytes(b"".join(keep))
+                os.replace(tmp, path)
+        return moved
+
     def _append(self, name: str, record: dict) -> None:
         f = self._files.get(name)
         if f is None:
@@ -138,6 +187,21 @@ class RunWriter:
         for f in self._files.values():
             f.close()
         self._files.clear()
+
+
+def current_events(events: list[dict]) -> list[dict]:
+    """``events`` without what a later ``resume`` superseded (module docstring): events before a
+    resume whose "step" is past its "from_step", and "end" events before it."""
+    resumes = [i for i, e in enumerate(events) if e.get("event") == "resume"]
+    if not resumes:
+        return events
+    out = []
+    for i, e in enumerate(events):
+        later = [events[j]["from_step"] for j in resumes if j > i and isinstance(events[j].get("from_step"), int)]
+        if later and (e.get("event") == "end" or (isinstance(e.get("step"), int) and e["step"] > min(later))):
+            continue
+        out.append(e)
+    return out
 
 
 def read_jsonl(path: str | Path, offset: int = 0) -> tuple[list[dict], int, int]:
@@ -201,7 +265,8 @@ class Run:
         return (yaml.safe_load(p.read_text()) or {}) if p.exists() else {}
 
     def events(self) -> list[dict]:
-        return read_jsonl(self.file(EVENTS))[0]
+        """The run's events, without those a resume superseded (``current_events``)."""
+        return current_events(read_jsonl(self.file(EVENTS))[0])
 
     def metrics(self) -> list[dict]:
         return read_jsonl(self.file(METRICS))[0]
@@ -230,6 +295,14 @@ class Run:
     @property
     def adapter_dir(self) -> Path:
         return self.file(ADAPTER)
+
+    def last_checkpoint(self) -> Path | None:
+        """The trainer checkpoint a resume continues from (the highest step), or None."""
+        root = self.file(TRAINER)
+        found = [(int(p.name.split("-")[1]), p) for p in root.glob("checkpoint-*")
+                 if p.is_dir() and p.name.split("-")[1].isdigit() and (p / "trainer_state.json").is_file()] \
+            if root.is_dir() else []
+        return max(found)[1] if found else None
 
     def checkpoint_step(self) -> int | None:
         """The training step of the run's last saved adapter (its last ``checkpoint`` event), or None."""

@@ -28,6 +28,7 @@ class RunData:
         self.run = run
         self.records: dict[str, list[dict]] = {f: [] for f in FILES}
         self.offsets = dict.fromkeys(FILES, 0)
+        self._inodes: dict[str, int | None] = {}
         self.corrupt = dict.fromkeys(FILES, 0)
         self.partial = dict.fromkeys(FILES, 0)
         self.version = 0
@@ -37,7 +38,8 @@ class RunData:
         self._lock = threading.RLock()
 
     name = property(lambda self: self.run.name)
-    events = property(lambda self: self.records[runlog.EVENTS])
+    # A resumed run is one run: what its resume superseded is left out (runlog.current_events).
+    events = property(lambda self: runlog.current_events(self.records[runlog.EVENTS]))
     metrics = property(lambda self: self.records[runlog.METRICS])
     rollouts = property(lambda self: self.records[runlog.ROLLOUTS])
 
@@ -50,8 +52,11 @@ class RunData:
                     path = self.run.file(name)
                 except RunDirError:  # a link out of the run directory: read nothing from it
                     continue
-                size = path.stat().st_size if path.exists() else 0
-                if size < self.offsets[name]:  # the file was replaced or cut: read it again
+                stat = path.stat() if path.exists() else None
+                size, inode = (stat.st_size, stat.st_ino) if stat else (0, None)
+                replaced = self._inodes.get(name) not in (None, inode)  # a resume rewrites metrics/rollouts
+                self._inodes[name] = inode
+                if size < self.offsets[name] or replaced:  # the file was replaced or cut: read it again
                     self.records[name], self.offsets[name], self.corrupt[name] = [], 0, 0
                     self._tags, self._derived = [], {}
                     changed = True

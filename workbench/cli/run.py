@@ -25,6 +25,50 @@ def print_result(result) -> None:
         print(f"  gain   : {100 * d['gain']:+.1f} points +- {100 * d['stderr']:.1f} (paired standard error)")
     print(f"wall time: {result.seconds / 60:.1f} min")
 
+
+def finish_line(result, verb: str) -> int:
+    """Print the result; the exit status: 0, or 130 (as after SIGINT) for an interrupted run, with the
+    one line that says how to resume it."""
+    print_result(result)
+    if result.status == "interrupted":
+        print(f"interrupted at step {result.steps} (checkpoint saved); resume with: "
+              f"workbench {verb} --resume {result.run_dir}")
+        return 130
+    return 0
+
+
+def resume_argv(argv: list[str], stage: str) -> list[str]:
+    """``--resume RUN_DIR`` turned into the run's own config plus the other flags: ``--config
+    RUN_DIR/config.yaml ... --runs_root PARENT --run_name NAME --resume true``. Raises WorkbenchError
+    for a directory that is not a run of this stage."""
+    from pathlib import Path
+
+    import yaml
+
+    from workbench.errors import WorkbenchError
+
+    if "--resume" not in argv:
+        return argv
+    i = argv.index("--resume")
+    if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
+        raise WorkbenchError("--resume needs the run directory to continue, e.g. --resume runs/demo")
+    run_dir, rest = Path(argv[i + 1]), argv[:i] + argv[i + 2:]
+    config = run_dir / "config.yaml"
+    if not config.is_file():
+        raise WorkbenchError(f"--resume {str(run_dir)!r}: not a run directory (no config.yaml)")
+    recorded = (yaml.safe_load(config.read_text()) or {}).get("stage", "grpo")
+    if recorded != stage:
+        raise WorkbenchError(f"--resume {str(run_dir)!r}: a {recorded} run; resume it with the verb that made it")
+    if "--config" in rest:
+        raise WorkbenchError("--resume uses the run's own config.yaml; give other settings as --key value")
+    import tempfile
+
+    # The run's config without the stage key, which parse_cli does not know; outside the run directory.
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="workbench-resume-", delete=False) as tmp:
+        tmp.write(yaml.safe_dump({k: v for k, v in yaml.safe_load(config.read_text()).items() if k != "stage"}))
+    return ["--config", tmp.name, *rest, "--runs_root", str(run_dir.resolve().parent), "--run_name", run_dir.resolve().name,
+            "--resume", "true"]
+
 def pop_app_flags(argv: list[str]) -> tuple[list[str], bool, int | None]:
     """Remove the demo's own flags (--no_app, --app_port N) before the config parser sees argv."""
     rest, app, port = [], True, None
@@ -44,13 +88,25 @@ def pop_app_flags(argv: list[str]) -> tuple[list[str], bool, int | None]:
     return rest, app, port
 
 def cmd_train(argv: list[str]) -> int:
-    """``workbench train --config X.yaml [--key value ...]``: one GRPO run."""
+    """``workbench train --config X.yaml [--key value ...]``: one GRPO run; ``--resume RUN_DIR``
+    continues a killed or interrupted one from its last checkpoint."""
     from workbench.config import parse_cli
     from workbench.grpo.trainer import train
 
-    cfg = parse_cli(argv)
-    print_result(train(cfg))
-    return 0
+    return run_stage(parse_cli(resume_argv(argv, "grpo")), train, "train")
+
+
+def run_stage(cfg, fn, verb: str) -> int:
+    """Run one stage; a second Ctrl-C (the step abandoned) still ends in one line and exit status 130."""
+    from workbench.lifecycle import default_run_name
+
+    cfg.run_name = cfg.run_name or default_run_name(cfg)
+    try:
+        return finish_line(fn(cfg), verb)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted (the step abandoned; the last checkpoint stands); resume with: "
+              f"workbench {verb} --resume {cfg.runs_root}/{cfg.run_name}", file=sys.stderr)
+        return 130
 
 def cmd_demo(argv: list[str]) -> int:
     """``workbench demo``: GRPO on the embedded model, watched live in the app unless --no_app."""
@@ -88,8 +144,7 @@ def cmd_sft(argv: list[str]) -> int:
     from workbench.config import SFTStageConfig, parse_cli
     from workbench.stages.sft import sft
 
-    print_result(sft(parse_cli(argv, SFTStageConfig)))
-    return 0
+    return run_stage(parse_cli(resume_argv(argv, "sft"), SFTStageConfig), sft, "sft")
 
 
 def cmd_pipeline(argv: list[str]) -> int:
