@@ -64,6 +64,26 @@ def test_r1_pipeline_runs_end_to_end_and_chains_its_stages(tmp_path):
     assert [st.name for st in back.stages] == list(s) and back.stages[0].run_dir == str(moved / "r1-1-cold_start")
     assert back.overall() == result.overall()
 
+    # Resume: stage 4 killed after its checkpoint (its end event never written), stage 5 never started.
+    import shutil
+
+    events = moved / "r1-4-sft_2" / "events.jsonl"
+    kept = [json.loads(line) for line in events.read_text().splitlines()]
+    kept = [{**e, "pid": 2 ** 22 + 7} if e["event"] == "start" else e  # its process is gone (this one ran it)
+            for e in kept if e["event"] not in ("end", "train_summary")]
+    events.write_text("".join(json.dumps(e) + "\n" for e in kept))
+    shutil.rmtree(moved / "r1-5-final_rl")
+    untouched = {n: (moved / n / "events.jsonl").stat().st_mtime_ns for n in names[:3]}
+    recipe.defaults["runs_root"] = str(moved)
+    resumed = run_pipeline(recipe, progress=False, resume=True)
+    assert {n: (moved / n / "events.jsonl").stat().st_mtime_ns for n in names[:3]} == untouched  # read back, not rerun
+    assert [e["event"] for e in Run(moved / "r1-4-sft_2").events()].count("resume") == 1
+    for name in names:
+        assert Run(moved / name).status() == "finished"
+    r = {st.name: st for st in resumed.stages}
+    assert r["final_rl"].start_model == r["sft_2"].policy == str(moved / "r1-4-sft_2" / "merged")
+    assert r["rejection_sampling"].data == s["rejection_sampling"].data.replace(str(runs), str(moved))
+
 
 def test_smoke_keeps_equal_step_budgets_equal():
     demo = smoke_recipe(load_recipe(CONFIGS / "r1_pipeline_demo.yaml"))

@@ -159,6 +159,8 @@ def cmd_pipeline(argv: list[str]) -> int:
     p.add_argument("--runs_root", help="where the stages' run directories go (default: the recipe's, else runs)")
     p.add_argument("--model", help="the base model every stage starts from (default: the recipe's)")
     p.add_argument("--smoke", action="store_true", help="every stage shrunk to seconds on the tiny random model")
+    p.add_argument("--resume", action="store_true",
+                   help="skip stages that finished, continue the interrupted one from its last checkpoint")
     a = p.parse_args(argv)
     overrides = {k: v for k, v in (("runs_root", a.runs_root), ("model", a.model)) if v}
     recipe = load_recipe(a.config, **overrides)
@@ -166,7 +168,7 @@ def cmd_pipeline(argv: list[str]) -> int:
         recipe = smoke_recipe(recipe)
     if a.name:
         recipe.name = a.name
-    result = run_pipeline(recipe)
+    result = run_pipeline(recipe, resume=a.resume)
     print("\n" + result.table())
     print(f"summary: {Path(recipe.defaults.get('runs_root') or 'runs') / (recipe.name + '.pipeline.json')}")
     return 0
@@ -216,7 +218,7 @@ def cmd_distill(argv: list[str]) -> int:
                             k=a.k, max_new_tokens=a.max_new_tokens, epochs=a.epochs, eval_items=a.eval_items,
                             runs_root=a.runs_root, name=a.name,
                             grpo={"per_device_train_batch_size": a.grpo_batch_size} if a.grpo_batch_size else None)
-    result = run_pipeline(recipe)
+    result = run_pipeline(recipe, resume=a.resume)
     print("\n" + result.table())
     sft_stage, grpo_stage = result.stages[1], result.stages[2]
     print(f"same student, same start, same training time ({sft_stage.train_seconds:.0f} s vs "

@@ -199,8 +199,49 @@ class PipelineResult:
                 "stages": [s.summary() for s in self.stages]}
 
 
-def run_pipeline(recipe: Recipe, progress: bool = True) -> PipelineResult:
-    """Run every stage in order; each writes ``<runs_root>/<recipe>-<i>-<stage>``."""
+def _finished_stage(stage: Stage, run_dir: Path, start: str, last: bool) -> StageResult | None:
+    """The result of a stage whose run finished with its outputs complete (adapter, and the merged
+    policy when a later stage needs it; a sample stage's data.jsonl), read from its run directory;
+    None when it must run (or resume) again."""
+    from workbench.runlog import Run
+
+    run = Run(run_dir)
+    if run.status() != "finished":
+        return None
+    events = run.events()
+    end = next(e for e in reversed(events) if e.get("event") == "end")
+    evals = run.evals()
+    res = StageResult(stage.name, stage.kind, str(run_dir), start, end.get("seconds") or 0.0, evals.get("before"),
+                      evals.get("after"), end.get("train_seconds"), end.get("steps"))
+    if stage.kind == "sample":
+        if not (run_dir / "data.jsonl").is_file():
+            return None
+        res.data = str(run_dir / "data.jsonl")
+        res.stats = next((e for e in reversed(events) if e.get("event") == "sample_summary"), None)
+        return res
+    if not (run_dir / "adapter").is_dir():
+        return None
+    if not last and (run_dir / "merged").is_dir():
+        res.policy = str(run_dir / "merged")
+    return res
+
+
+def _set_aside(run_dir: Path) -> Path:
+    """Move an unfinished run that cannot be resumed (a sample stage has no checkpoints) out of the
+    way, kept beside it: ``<run>.interrupted-<n>``."""
+    n = 1
+    while (target := run_dir.with_name(f"{run_dir.name}.interrupted-{n}")).exists():
+        n += 1
+    run_dir.rename(target)
+    return target
+
+
+def run_pipeline(recipe: Recipe, progress: bool = True, resume: bool = False) -> PipelineResult:
+    """Run every stage in order; each writes ``<runs_root>/<recipe>-<i>-<stage>``.
+
+    ``resume``: stages whose runs finished with their outputs are read back, not run again; a
+    trained stage that was killed or interrupted continues from its last checkpoint; an unfinished
+    sample stage is set aside (``<run>.interrupted-<n>``) and run again."""
     from workbench.models import merge_adapter
     from workbench.stages.sft import sft
     from workbench.grpo.trainer import train
@@ -225,6 +266,35 @@ def run_pipeline(recipe: Recipe, progress: bool = True) -> PipelineResult:
                 raise ConfigError(f"stage {stage.name!r}: budget_from {stage.budget_from!r} trained nothing "
                                   "(no training time to match); point it at an sft or grpo stage")
             settings["max_seconds"] = budget
+        run_dir = runs_root / run_name
+        if not resume and run_dir.is_dir() and any(run_dir.iterdir()):
+            from workbench.errors import WorkbenchError
+
+            raise WorkbenchError(f"stage {stage.name!r}: run directory {str(run_dir)!r} exists; continue the pipeline "
+                                 "with workbench pipeline --resume, or give it another --name")
+        done = _finished_stage(stage, run_dir, start, i == len(recipe.stages)) if resume and run_dir.is_dir() else None
+        if done is not None:
+            if progress:
+                print(f"\n== stage {i}/{len(recipe.stages)}: {stage.name} finished before: {run_dir}", flush=True)
+            if stage.kind != "sample" and i < len(recipe.stages) and done.policy is None:
+                done.policy = str(merge_adapter(start, run_dir / "adapter", run_dir / "merged",
+                                                precision=settings.get("precision", "auto"), seed=settings.get("seed", 0)))
+            if done.policy:
+                policy_of[stage.name] = previous = done.policy
+                if done.after:
+                    last_eval[done.policy] = done.after
+            if done.before:
+                last_eval.setdefault(start, done.before)
+            results[stage.name] = done
+            out.append(done)
+            continue
+        if resume and run_dir.is_dir():
+            if stage.kind == "sample":
+                moved = _set_aside(run_dir)
+                if progress:
+                    print(f"stage {stage.name}: unfinished sample run set aside as {moved}", flush=True)
+            else:
+                settings["resume"] = True  # Stage continues it from its last checkpoint
         if progress:
             print(f"\n== stage {i}/{len(recipe.stages)}: {stage.name} ({stage.kind}) from {start}", flush=True)
         if stage.kind == "sample":
