@@ -117,3 +117,15 @@ def test_demo_verb_runs_end_to_end_without_the_app(capsys, tmp_path):
     out = capsys.readouterr().out
     assert out.startswith("workbench demo: GRPO on tiny-random") and "held-out accuracy" in out
     assert len(list((tmp_path / "runs").iterdir())) == 1
+
+
+def test_a_question_longer_than_the_context_is_refused_before_a_run_exists(capsys, tmp_path):
+    import json
+
+    data = tmp_path / "long.jsonl"
+    rows = [{"question": "1+1", "answer": "2"}, {"question": "what is " + "very " * 3000 + "long", "answer": "1"}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["train", "--model", "tiny-random", "--task", str(data), "--runs_root", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert "question" in err and "('what is very very" in err and "exceeds tiny-random's context of 2048 tokens" in err
+    assert err.count("\n") == 1 and not (tmp_path / "runs").exists()

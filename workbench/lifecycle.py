@@ -108,6 +108,7 @@ class Stage:
             # Every core (torch may default to fewer), unless OMP_NUM_THREADS says otherwise: processes
             # sharing cores each with all of them spin against each other and slow down many-fold.
             torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))
+        self.check_prompt_lengths()
         self.resume_from, self.interrupted = None, None
         existing = runlog.safe_run_dir(cfg.runs_root, cfg.run_name) if cfg.run_name else None
         if cfg.resume and existing is not None and (existing / runlog.EVENTS).is_file():
@@ -119,6 +120,34 @@ class Stage:
                           process=process_identity(),
                           host=os.uname().nodename, precision=self.precision.__dict__, versions=package_versions(),
                           **(run_info or {}))
+
+    def check_prompt_lengths(self) -> None:
+        """Refuse, before any run directory exists, a file task (JSONL) whose rendered prompt plus the
+        completion budget does not fit the model's context: one line naming the question and the
+        numbers. (Procedural tasks generate short questions.) Raises WorkbenchError."""
+        from workbench.errors import WorkbenchError
+        from workbench.models import context_length, load_tokenizer
+        from workbench.templates import render_prompt, resolve_template
+
+        if not hasattr(self.task, "split_size"):
+            return
+        tokenizer = load_tokenizer(self.cfg.model)
+        context = context_length(self.cfg.model, tokenizer)
+        if not context:
+            return
+        budget = max(getattr(self.cfg, "max_completion_length", 0) or 0, self.cfg.eval_max_new_tokens or 128)
+        template = resolve_template(self.cfg.template, tokenizer)
+        for split in ("train", "eval"):
+            for i in range(self.task.split_size(split)):
+                question = self.task.item(split, i)["question"]
+                if len(question.encode("utf-8")) + budget + 512 < context:
+                    continue  # a token covers at least one byte, and no template adds 512 tokens: it fits
+                n = len(tokenizer(render_prompt(template, question, tokenizer))["input_ids"])
+                if n + budget > context:
+                    raise WorkbenchError(
+                        f"task {self.task.name!r}: {split} question {i} ({question[:40]!r}...) is {n} tokens; with "
+                        f"{budget} new tokens it exceeds {self.cfg.model}'s context of {context} tokens; shorten or "
+                        "remove it")
 
     def _reopen(self, path, stage: str) -> RunWriter:
         """Continue the run at ``path`` from its last checkpoint: supersede the records written after

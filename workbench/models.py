@@ -146,6 +146,16 @@ def tiny_config(tokenizer, size: str = TINY_MODEL):
     )
 
 
+def context_length(name: str, tokenizer=None) -> int | None:
+    """The model's context in tokens (its config's ``max_position_embeddings``), read without loading
+    weights; None when the config does not say."""
+    if name in (TINY_MODEL, RANDOM_05B):
+        return tiny_config(tokenizer or load_tokenizer(name), name).max_position_embeddings
+    from transformers import AutoConfig
+
+    return getattr(AutoConfig.from_pretrained(model_source(name)), "max_position_embeddings", None)
+
+
 @dataclass(frozen=True)
 class Precision:
     device: str  # "cuda" | "cpu"
