@@ -129,3 +129,33 @@ def test_a_question_longer_than_the_context_is_refused_before_a_run_exists(capsy
     err = capsys.readouterr().err
     assert "question" in err and "('what is very very" in err and "exceeds tiny-random's context of 2048 tokens" in err
     assert err.count("\n") == 1 and not (tmp_path / "runs").exists()
+
+
+def test_a_full_disk_ends_in_one_line_and_the_end_event(capsys, tmp_path, monkeypatch):
+    import os
+
+    from apps import data as D
+    from workbench.runlog import Run, RunWriter
+
+    runs = tmp_path / "runs"
+    run = runs / "full"
+    create = RunWriter.create.__func__
+
+    def create_on_a_full_disk(cls, runs_root, run_name):
+        writer = create(cls, runs_root, run_name)
+        os.symlink("/dev/full", writer.path / "rollouts.jsonl")  # every write fails with ENOSPC, as on a full disk
+        return writer
+
+    monkeypatch.setattr(RunWriter, "create", classmethod(create_on_a_full_disk))
+    argv = ["train", "--model", "tiny-random", "--max_steps", "2", "--eval_items", "0", "--runs_root", str(runs),
+            "--run_name", "full"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no space left on the device while writing" in err and "rollouts.jsonl" in err
+    events = Run(run).events()
+    assert events[-1]["event"] == "end" and events[-1]["status"] == "crashed"
+    # A line cut off by the full disk counts as a bad line in the app's run table.
+    (run / "rollouts.jsonl").unlink()
+    (run / "rollouts.jsonl").write_text('{"step": 1, "index": 0}\n{"step": 1, "ind')
+    row = next(r for r in D.run_table(D.RunStore(runs)) if r[0] == "full")
+    assert row[-1] == 1

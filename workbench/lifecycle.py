@@ -354,11 +354,17 @@ class Stage:
         return PeriodicEvaluation()
 
     def crashed(self, e: BaseException) -> None:
-        if isinstance(e, KeyboardInterrupt):  # a second Ctrl-C: the step abandoned, the last checkpoint stands
-            self.writer.event("end", status="interrupted", seconds=time.time() - self.t_start, abandoned_step=True)
-            return
-        self.writer.event("error", where="train", error=repr(e), traceback=traceback.format_exc())
-        self.writer.event("end", status="crashed", seconds=time.time() - self.t_start, error=repr(e))
+        """Record how the stage ended before the exception goes on: "interrupted" for a second Ctrl-C,
+        else "crashed" with the error. Best effort: on a full disk these records may not fit either."""
+        try:
+            if isinstance(e, KeyboardInterrupt):  # a second Ctrl-C: the step abandoned, the last checkpoint stands
+                self.writer.event("end", status="interrupted", seconds=time.time() - self.t_start, abandoned_step=True)
+                return
+            if not isinstance(e, runlog.DiskFullError):
+                self.writer.event("error", where="train", error=repr(e), traceback=traceback.format_exc())
+            self.writer.event("end", status="crashed", seconds=time.time() - self.t_start, error=repr(e))
+        except OSError:
+            pass
 
     @staticmethod
     def quiet_progress_bar(trainer, progress: bool) -> None:

@@ -57,6 +57,7 @@ No torch or TRL imports here: the app and the notebooks' analysis cells read run
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -103,6 +104,10 @@ def safe_run_dir(runs_root: str | Path, run_name: str) -> Path:
     if path.parent != root:
         raise RunDirError(f"run name {run_name!r} resolves outside the runs root {root}")
     return path
+
+
+class DiskFullError(RunDirError):
+    """The device holding a run directory is full: the run cannot go on writing its log."""
 
 
 class RunWriter:
@@ -165,10 +170,18 @@ class RunWriter:
 
     def _append(self, name: str, record: dict) -> None:
         f = self._files.get(name)
-        if f is None:
-            f = self._files[name] = open(self.path / name, "a", encoding="utf-8")
-        f.write(json.dumps(_clean(record), ensure_ascii=False) + "\n")
-        f.flush()
+        try:
+            if f is None:
+                f = self._files[name] = open(self.path / name, "a", encoding="utf-8")
+            f.write(json.dumps(_clean(record), ensure_ascii=False) + "\n")
+            f.flush()
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            self._files.pop(name, None)
+            _close_quietly(f)  # its buffer cannot be written either
+            raise DiskFullError(f"no space left on the device while writing {self.path / name}; the run stops here "
+                                f"(free space, then resume it from its last checkpoint)") from None
 
     def write_config(self, config_dict: dict) -> None:
         (self.path / CONFIG).write_text(yaml.safe_dump(config_dict, sort_keys=False))
@@ -185,8 +198,19 @@ class RunWriter:
 
     def close(self) -> None:
         for f in self._files.values():
-            f.close()
+            _close_quietly(f)
         self._files.clear()
+
+
+def _close_quietly(f) -> None:
+    """Close a log file whose last flush may fail (a full disk): what could not be written is lost
+    either way, and the error that matters was raised where the write failed."""
+    if f is None:
+        return
+    try:
+        f.close()
+    except OSError:
+        pass
 
 
 def current_events(events: list[dict]) -> list[dict]:

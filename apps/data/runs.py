@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import os
 import threading
 import time
 from pathlib import Path
@@ -179,12 +180,27 @@ def summary(data: RunData) -> dict:
         "last_reward": rewards[-1] if rewards else None,
         "before": (evals.get("before") or {}).get("accuracy"), "after": (evals.get("after") or {}).get("accuracy"),
         "corrupt": sum(data.corrupt.values()),
-        # A last line with no newline in a run that is over will never be completed.
-        "partial": sum(data.partial.values()) if status != "running" else 0,
+        # A last line with no newline in a run that is over will never be completed (a full disk, a
+        # kill mid-write); files the table does not read (rollouts) are checked by their last byte.
+        "partial": sum(data.partial.values()) + sum(_ends_cut(data, f) for f in FILES if not data.offsets[f])
+        if status != "running" else 0,
         "error": next((e.get("error") for e in reversed(events) if e.get("event") == "error"
                        and e.get("where") == "train"), None),
         "model": cfg.get("model"), "task": cfg.get("task"),
     }
+
+
+def _ends_cut(data: RunData, name: str) -> int:
+    """1 when the run's file ``name`` ends in a line without its newline, else 0 (reads one byte)."""
+    try:
+        path = data.run.file(name)
+        if not path.is_file() or path.stat().st_size == 0:
+            return 0
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return int(f.read(1) != b"\n")
+    except (OSError, RunDirError):
+        return 0
 
 
 def run_table(store: RunStore) -> list[list]:
