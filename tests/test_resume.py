@@ -80,12 +80,13 @@ def test_sigkill_then_resume_is_the_uninterrupted_run(uninterrupted, tmp_path):
     assert len((run / "superseded" / "rollouts.jsonl").read_text().splitlines()) == resume["dropped"]["rollouts.jsonl"]
 
 
-def test_ctrl_c_checkpoints_says_how_to_resume_and_resumes_exactly(uninterrupted, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_checkpoints_says_how_to_resume_and_resumes_exactly(uninterrupted, tmp_path, sig):
     run = tmp_path / "stopped"
     proc = _workbench("train", *ARGS, "--runs_root", str(tmp_path), "--run_name", "stopped")
     _wait_for("step 3", lambda: len((run / "metrics.jsonl").read_text().splitlines()) >= 3
               if (run / "metrics.jsonl").exists() else False, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
@@ -120,3 +121,21 @@ def test_resume_refuses_what_it_cannot_continue(uninterrupted, tmp_path, capsys)
     assert main(["train", "--resume", str(bare)]) == 2
     assert "has no checkpoint to resume from" in capsys.readouterr().err
     assert sorted(p.name for p in bare.iterdir()) == before  # nothing touched
+
+
+def test_an_sft_stage_resumes_exactly_too(tmp_path):
+    args = ["sft", "--model", "tiny-random", "--data", "coldstart:chain_sum", "--max_steps", "6", "--save_steps", "2",
+            "--per_device_train_batch_size", "4", "--eval_items", "2", "--runs_root", str(tmp_path)]
+    full = _workbench(*args, "--run_name", "full")
+    assert full.wait(timeout=300) == 0, full.communicate()
+    proc = _workbench(*args, "--run_name", "killed")
+    run = tmp_path / "killed"
+    _wait_for("checkpoint 4", (run / "trainer" / "checkpoint-4" / "trainer_state.json").is_file, proc)
+    proc.kill()
+    proc.wait()
+    resumed = _workbench("sft", "--resume", str(run))
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    keys = ("step", "loss", "grad_norm", "learning_rate")
+    assert _records(run, "metrics.jsonl", keys) == _records(tmp_path / "full", "metrics.jsonl", keys)
+    assert [r["step"] for r in _records(run, "metrics.jsonl", ["step"])] == [1, 2, 3, 4, 5, 6]
