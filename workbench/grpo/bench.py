@@ -250,7 +250,7 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
     from workbench.models import load_model, lora_config
     from workbench.rewards import build_rewards
     from workbench.tasks import get_task
-    from workbench.templates import resolve_template
+    from workbench.templates import has_chat_template, resolve_template
     from workbench.grpo.trainer import build_dataset
 
     prompts, G, max_new = settings
@@ -259,7 +259,8 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
     for path in ("vanilla", "workbench"):
         models[path] = load_model(model_name, precision, seed=0)  # identical weights for both paths
     tokenizer = models["workbench"][1]
-    template = resolve_template("chat_concise", tokenizer)
+    # The demo's template for a chat model; R1-Zero's for a base model (gemma3-270m), which has no chat template.
+    template = resolve_template("chat_concise" if has_chat_template(tokenizer) else "r1_zero", tokenizer)
     dataset = build_dataset(task, prompts, template, tokenizer)  # the rows training uses
     (reward,), _ = build_rewards({"accuracy": 1.0}, task, max_new)
     defaults = WorkbenchConfig()  # LoRA as the demo trains it
