@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import operator
 import random
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
