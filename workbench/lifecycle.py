@@ -21,7 +21,7 @@ from datetime import datetime
 
 from workbench.config import StageConfig
 from workbench import runlog
-from workbench.runlog import Run, RunWriter, process_identity
+from workbench.runlog import Run, RunWriter, this_process
 
 
 @dataclass
@@ -116,10 +116,8 @@ class Stage:
             return
         self.writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
         self.writer.write_config(cfg.to_dict() if stage == "grpo" else {"stage": stage, **cfg.to_dict()})
-        self.writer.event("start", stage=stage, model=cfg.model, task=cfg.task, pid=os.getpid(),
-                          process=process_identity(),
-                          host=os.uname().nodename, precision=self.precision.__dict__, versions=package_versions(),
-                          **(run_info or {}))
+        self.writer.event("start", stage=stage, model=cfg.model, task=cfg.task, **this_process(),
+                          precision=self.precision.__dict__, versions=package_versions(), **(run_info or {}))
 
     def check_prompt_lengths(self) -> None:
         """Refuse, before any run directory exists, a file task (JSONL) whose rendered prompt plus the
@@ -171,8 +169,7 @@ class Stage:
         moved = writer.supersede_after(step)
         writer.write_config(self.cfg.to_dict() if stage == "grpo" else {"stage": stage, **self.cfg.to_dict()})
         writer.event("resume", from_step=step, checkpoint=str(checkpoint), found=status, dropped=moved,
-                     pid=os.getpid(), process=process_identity(), host=os.uname().nodename,
-                     versions=package_versions())
+                     **this_process(), versions=package_versions())
         return writer
 
     def load(self):

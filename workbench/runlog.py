@@ -350,6 +350,12 @@ def process_identity(pid: int | None = None) -> str | None:
     return f"{boot}:{start_ticks}"
 
 
+def this_process() -> dict:
+    """{"pid", "process", "host"} of the calling process: what a start or resume event records so
+    that ``Run.status`` can tell whether the run's process still lives (``process_identity``)."""
+    return {"pid": os.getpid(), "process": process_identity(), "host": os.uname().nodename}
+
+
 def _same_process(start: dict) -> bool:
     """Whether the process that wrote the ``start`` event is still running: its PID is alive and,
     where the event recorded one, it is the same process (not a later one that reused the PID)."""

@@ -237,10 +237,6 @@ def list_items(text: str) -> list[str]:
     return items + [text[start:].strip()]
 
 
-def _top_level_commas(text: str) -> int:
-    return len(list_items(text)) - 1
-
-
 def kind_of(gold: str) -> str:
     """The answer kind of a gold answer, for tasks (JSONL files) that do not declare one:
     ``number`` if it is one number by ``parse_number`` ("1,250" is; "0,1" is not), ``list`` if it
@@ -249,7 +245,7 @@ def kind_of(gold: str) -> str:
     text = unwrap(gold)
     if parse_number(text) is not None:
         return "number"
-    if _top_level_commas(text) or re.match(r"^[(\[{].*,.*[)\]}]$", text):
+    if len(list_items(text)) > 1:  # top-level commas, inside one pair of brackets or none
         return "list"
     if re.fullmatch(r"[A-J]", text):
         return "choice"

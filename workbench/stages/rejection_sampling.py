@@ -214,7 +214,7 @@ def sample_to_run(*, model, tokenizer=None, adapter: str | None = None, task="ch
     Returns the SampleResult with ``run_dir`` and ``data_path`` set.
     """
     from workbench.models import load_policy
-    from workbench.runlog import RunWriter, process_identity
+    from workbench.runlog import RunWriter, this_process
     from workbench.stages.sft_data import write_jsonl
     from workbench.tasks import get_task
     from workbench.lifecycle import package_versions
@@ -243,8 +243,7 @@ def sample_to_run(*, model, tokenizer=None, adapter: str | None = None, task="ch
     writer.write_config(config)
     t0 = time.time()
     writer.event("start", stage="sample", model=config["model"], task=config["task"], adapter=adapter,
-                 pid=os.getpid(), process=process_identity(), host=os.uname().nodename, versions=package_versions(),
-                 **(run_info or {}))
+                 **this_process(), versions=package_versions(), **(run_info or {}))
     try:
         if isinstance(model, (str, Path)):
             policy, tokenizer = load_policy(model_name, adapter, precision, quantization, seed)
