@@ -299,6 +299,7 @@ def test_playground_loads_local_models_only_inside_the_runs_root(tmp_path):
     (runs / "p-1-sft" / "merged").mkdir(parents=True)
     outside.mkdir()
     assert D.playable_model("tiny-random", runs) == "tiny-random"
+    assert D.playable_model("gemma3-270m", runs) == "gemma3-270m"  # the registry's base model, by name
     assert D.playable_model("HuggingFaceTB/SmolLM2-360M-Instruct", runs) == "HuggingFaceTB/SmolLM2-360M-Instruct"
     inside = str(runs / "p-1-sft" / "merged")
     assert D.playable_model(inside, runs) == inside

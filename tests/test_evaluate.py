@@ -32,3 +32,23 @@ def test_eval_after_training_state_equals_eval_in_eval_mode():
     assert any(r["completion"] for r in reference["items"])
     # ...and the model is handed back in the state it came in.
     assert model.training and model.get_base_model().is_gradient_checkpointing and not model.config.use_cache
+
+
+def test_generation_ends_right_after_a_stop_string_and_other_rows_go_on():
+    from workbench.analysis.evaluate import generate
+
+    torch.manual_seed(0)
+    model, tok = load_model(TINY_MODEL, resolve_precision("fp32", "none", device="cpu"))
+    prompts = ["What is 2 + 3?", "Hello there, what"]
+    free = generate(model, tok, prompts, 16, progress=False)
+    ids = tok(free[1]["completion"], add_special_tokens=False)["input_ids"]
+    stop = tok.decode(ids[8:10])  # two tokens from the middle of row 1's greedy completion
+    assert stop and stop not in free[0]["completion"]
+    # transformers matches a stop string against prompt + completion: where it first ends there.
+    end = (prompts[1] + free[1]["completion"]).find(stop) + len(stop) - len(prompts[1])
+    assert 0 < end < len(free[1]["completion"])
+
+    got = generate(model, tok, prompts, 16, progress=False, stop=(stop,))
+    assert got[1]["completion"] == free[1]["completion"][:end]
+    assert not got[1]["truncated"] and got[1]["tokens"] < 16  # the string's tokens and one EOS
+    assert got[0] == free[0]  # a row that never writes it is untouched

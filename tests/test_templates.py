@@ -10,6 +10,7 @@ from workbench.templates import (
     UnknownTemplateError,
     render_prompt,
     resolve_template,
+    stop_strings,
     system_prompt,
 )
 
@@ -108,3 +109,15 @@ def test_unknown_template_lists_choices(chat_tok):
     with pytest.raises(ValueError):
         render_prompt("nope", "Q", chat_tok)
     assert set(TEMPLATES) == {"auto", "r1_zero", "chat_think", "chat_concise", "plain"}
+
+
+def test_stop_strings_end_r1_zeros_turn_and_leave_chat_templates_alone(chat_tok, base_tok):
+    assert stop_strings("auto", base_tok) == ("</answer>", "User:")  # auto -> r1_zero for a base model
+    assert stop_strings("auto", chat_tok) == ()  # the chat template's own end-of-turn token ends it
+    assert stop_strings("r1_zero", chat_tok, "none") == ()
+    assert stop_strings("chat_think", chat_tok, "</answer>|\n\n") == ("</answer>", "\n\n")
+    assert stop_strings("chat_think", chat_tok, ["Q:", ""]) == ("Q:",)
+    # The template's turn really ends where the next "User:" would begin.
+    assert R1_ZERO_TEMPLATE.count("User:") == 1 and "User:" in stop_strings("r1_zero", base_tok)
+    with pytest.raises(UnknownTemplateError):
+        stop_strings("nope", base_tok)

@@ -149,3 +149,23 @@ def test_qlora_4bit_branch_trains_on_cpu(tmp_path):
     assert run.events()[0]["precision"]["quantization"] == "4bit"
     setup = next(e for e in run.events() if e["event"] == "setup")
     assert setup["quantized_modules"] > 0  # the base linears really were bitsandbytes 4-bit layers
+
+
+def test_rollouts_and_evaluation_end_at_stop_strings(tmp_path):
+    # Stops a random model writes often: a space-led token or a "?" ends a rollout within a few tokens.
+    stops = [" ", "?"]
+    cfg = tiny_cfg(tmp_path, max_steps=1, eval_items=4, save_adapter=False, stop=stops)
+    run = Run(train(cfg, progress=False, reward_funcs=[EvenTokenShare()]).run_dir)
+    setup = next(e for e in run.events() if e["event"] == "setup")
+    assert setup["stop"] == stops
+    rollouts = run.rollouts()
+    assert len(rollouts) == BATCH
+    ended = [r for r in rollouts if not r["truncated"]]
+    assert ended and all(r["tokens"] < cfg.max_completion_length for r in ended)
+    # An ended rollout stopped at a stop string (the token that completes one may run past it).
+    assert all(any(s in r["completion"] for s in stops) for r in ended)
+    # Every rollout of a batch that all stopped early ended, the last to stop included (an EOS is added).
+    if max(r["tokens"] for r in rollouts) < cfg.max_completion_length:
+        assert len(ended) == len(rollouts)
+    evaluated = next(e for e in run.events() if e["event"] == "eval")["items"]
+    assert all(any(s in it["completion"] for s in stops) or it["truncated"] for it in evaluated)

@@ -99,6 +99,12 @@ class StageConfig:
         default="chat_concise",
         metadata={"help": "Prompt template: auto, r1_zero, chat_think or chat_concise (see workbench.templates)."},
     )
+    stop: str = field(  # or a list (YAML, Python): the parser needs one type
+        default="auto",
+        metadata={"help": "Where a generation ends besides EOS: auto (the template's end of turn: '</answer>' and "
+                          "'User:' for r1_zero, none for chat templates), none, or strings separated by '|' "
+                          "(YAML: a list). Rollouts and evaluation both stop there."},
+    )
     # Where the run goes
     runs_root: str = field(default="runs", metadata={"help": "Directory that holds run directories."})
     run_name: str | None = field(default=None, metadata={"help": "Run directory name (default: task-timestamp)."})
@@ -202,6 +208,12 @@ class StageConfig:
             raise ConfigError(f"unknown quantization {self.quantization!r}; valid choices: {', '.join(QUANTIZATIONS)}")
         if self.template not in TEMPLATES:
             raise ConfigError(f"unknown template {self.template!r}; valid choices: {', '.join(TEMPLATES)}")
+        if isinstance(self.stop, (list, tuple)):
+            if not all(isinstance(s, str) and s for s in self.stop):
+                raise ConfigError(f"stop must be auto, none, or a list of non-empty strings, got {self.stop!r}")
+            self.stop = list(self.stop)
+        elif not isinstance(self.stop, str) or not self.stop:
+            raise ConfigError(f"stop must be auto, none, or strings separated by '|', got {self.stop!r}")
 
     # Serialisation ---------------------------------------------------------------------------
     def to_dict(self) -> dict:

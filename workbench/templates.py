@@ -12,6 +12,11 @@
 Neither r1_zero nor chat_think ends the prompt with "<think>": the model has to open the tag
 itself, which the strict format reward checks.
 
+A template also says where the assistant's turn ends (``stop_strings``). A chat template ends it
+with the tokenizer's end-of-turn token; r1_zero is plain text, so a base model that never learned
+an end-of-turn token writes the next "User:" turn itself until the token budget runs out. Its turn
+ends at "</answer>" (the template's answer is the last thing the assistant says) or "User:".
+
     from workbench.templates import render_prompt
     text = render_prompt("auto", "What is 2 + 3?", tokenizer)
 """
@@ -51,6 +56,13 @@ _SYSTEM_PROMPTS: dict[str, str | None] = {
 }
 
 
+# Where a plain-text template's assistant turn ends (chat templates end it with their own token).
+END_OF_TURN: dict[str, tuple[str, ...]] = {
+    "r1_zero": ("</answer>", "User:"),
+}
+STOP_CHOICES = ("auto", "none")
+
+
 class UnknownTemplateError(WorkbenchError):
     def __init__(self, name: str):
         self.name = name
@@ -77,6 +89,26 @@ def resolve_template(name: str, tokenizer) -> str:
 def system_prompt(template: str, tokenizer=None) -> str | None:
     """The system prompt `template` uses (None for r1_zero); "auto" resolves against `tokenizer`."""
     return _SYSTEM_PROMPTS[resolve_template(template, tokenizer)]
+
+
+def stop_strings(template: str, tokenizer, stop="auto") -> tuple[str, ...]:
+    """The strings that end a generation with ``template``, besides the tokenizer's EOS token.
+
+    ``stop``: "auto" (the template's end of turn, ``END_OF_TURN``: "</answer>" and "User:" for
+    r1_zero, none for the others), "none", or the strings themselves (a list, or one string with
+    "|" between them). A completion that writes one ends with the token that completes it, the
+    string included (as vLLM's ``include_stop_str_in_output``); generation passes them to
+    transformers' ``StopStringCriteria`` (``generate(stop_strings=..., tokenizer=...)``), which
+    also ends a row whose last token runs past the string ("User:\n") and matches against the
+    prompt too (a prompt ending in part of a stop string can end a row early).
+    Raises UnknownTemplateError for an unknown template."""
+    if isinstance(stop, str):
+        if stop == "auto":
+            return END_OF_TURN.get(resolve_template(template, tokenizer), ())
+        if stop == "none":
+            return ()
+        stop = stop.split("|")
+    return tuple(s for s in stop if s)
 
 
 def render_prompt(template: str, question: str, tokenizer) -> str:

@@ -50,9 +50,9 @@ def playable_model(model: str, runs_root: str | Path | None) -> str:
     local path is loaded only inside the runs root (where a pipeline stage leaves its merged policy);
     otherwise only the workbench's own model names and hub ids ('org/name', nothing local read).
     """
-    from workbench.models import EMBEDDED_MODEL, RANDOM_05B, TINY_MODEL
+    from workbench.models import MODEL_NAMES
 
-    if model in (EMBEDDED_MODEL, TINY_MODEL, RANDOM_05B):
+    if model in MODEL_NAMES:
         return model
     path = Path(model)
     if path.exists():
@@ -77,7 +77,7 @@ def play(config: dict, question: str, answer: str | None = None, metadata: dict 
     """
     from workbench.analysis.evaluate import generate
     from workbench.rewards import build_rewards
-    from workbench.templates import render_prompt
+    from workbench.templates import render_prompt, stop_strings
 
     if not (question or "").strip():
         raise ValueError("enter a question first")
@@ -86,9 +86,11 @@ def play(config: dict, question: str, answer: str | None = None, metadata: dict 
                                     config.get("precision", "auto"), config.get("quantization", "auto"),
                                     config.get("seed", 0))
     max_new = int(max_new_tokens or config.get("max_completion_length") or 64)
-    prompt = render_prompt(config.get("template", "chat_concise"), question, tokenizer)
+    template = config.get("template", "chat_concise")
+    prompt = render_prompt(template, question, tokenizer)
     outs = generate(policy, tokenizer, [prompt] * n, max_new, do_sample=True, temperature=temperature,
-                    top_p=config.get("top_p", 1.0), progress=False)
+                    top_p=config.get("top_p", 1.0), progress=False,
+                    stop=stop_strings(template, tokenizer, config.get("stop", "auto")))
     funcs, weights = build_rewards(config.get("rewards") or {"accuracy": 1.0}, _task(config), max_new,
                                    on_error=lambda *a: None)
     completions = [o["completion"] for o in outs]

@@ -50,8 +50,13 @@ def inference_mode(model):
 
 def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 32,
              do_sample: bool = False, temperature: float = 1.0, top_p: float = 1.0, progress: bool = True,
-             desc: str = "generate") -> list[dict]:
-    """Generate one completion per prompt text: [{"completion", "tokens", "truncated"}]."""
+             desc: str = "generate", stop: tuple[str, ...] = ()) -> list[dict]:
+    """Generate one completion per prompt text: [{"completion", "tokens", "truncated"}].
+
+    ``stop``: strings that end a completion besides EOS (``workbench.templates.stop_strings``),
+    through transformers' ``StopStringCriteria``; a completion that stops there ends with the
+    token that completes the string, then one EOS token, as the GRPO trainer's rollouts do.
+    ``tokens`` counts new tokens with the EOS; ``truncated``: the budget ran out first."""
     from tqdm.auto import tqdm
 
     device = next(model.parameters()).device
@@ -65,6 +70,10 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
                 batch = prompts[start:start + batch_size]
                 enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
                 kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tokenizer.pad_token_id)
+                if stop:
+                    # A row that reaches a stop string is finished; transformers fills the rest with the
+                    # pad id, made EOS here so the row reads as "ended" like one that sampled EOS.
+                    kwargs.update(stop_strings=list(stop), tokenizer=tokenizer, pad_token_id=eos)
                 if do_sample:
                     kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
                 else:
@@ -72,12 +81,15 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
                     kwargs.update(temperature=None, top_p=None, top_k=None)
                 seqs = model.generate(**enc, **kwargs)
                 new = seqs[:, enc["input_ids"].shape[1]:]  # (B, T_new)
+                # Generation ends before the budget only when every row has finished: a row without
+                # EOS then ended at a stop string in the last step (counted with the EOS it would get).
+                all_ended = new.size(1) < max_new_tokens
                 for row in new.tolist():
                     n = row.index(eos) + 1 if eos in row else len(row)
                     out.append({
                         "completion": tokenizer.decode(row[:n], skip_special_tokens=True),
-                        "tokens": n,
-                        "truncated": eos not in row[:n],
+                        "tokens": n + (eos not in row and all_ended),
+                        "truncated": eos not in row and not all_ended,
                     })
     finally:
         tokenizer.padding_side = old_side
@@ -85,11 +97,13 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
 
 
 def evaluate_accuracy(model, tokenizer, task, items: list[dict], prompts: list[str], max_new_tokens: int,
-                      batch_size: int = 32, progress: bool = True, desc: str = "eval") -> dict:
+                      batch_size: int = 32, progress: bool = True, desc: str = "eval",
+                      stop: tuple[str, ...] = ()) -> dict:
     """Greedy accuracy on ``items`` (rendered as ``prompts``) with its binomial standard error."""
     from workbench.rewards import extract_answer
 
-    gens = generate(model, tokenizer, prompts, max_new_tokens, batch_size=batch_size, progress=progress, desc=desc)
+    gens = generate(model, tokenizer, prompts, max_new_tokens, batch_size=batch_size, progress=progress, desc=desc,
+                    stop=stop)
     rows = []
     for item, gen in zip(items, gens):
         extracted = extract_answer(gen["completion"], task.answer_kind)
@@ -122,9 +136,10 @@ def paired_difference(before: dict, after: dict) -> dict:
 
 def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[str], k: int, n: int | None = None,
                      max_new_tokens: int = 256, temperature: float = 0.6, top_p: float = 0.95,
-                     batch_size: int = 32, progress: bool = True) -> dict:
+                     batch_size: int = 32, progress: bool = True, stop: tuple[str, ...] = ()) -> dict:
     """n samples per question (default k); pass@1 and pass@k (unbiased, from the n samples), cons@k
-    (majority vote of the first k extracted answers), format validity and length, with stderrs."""
+    (majority vote of the first k extracted answers), format validity and length, with stderrs.
+    ``stop``: as in ``generate``."""
     from workbench.analysis import traces
     from workbench.rewards import extract_answer
     from workbench.rewards.extract import prompt_opens_think
@@ -136,7 +151,7 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
         raise WorkbenchError("no evaluation items: the task's eval split is empty")
     rows = [p for p in prompts for _ in range(n)]  # each question's n samples side by side
     gens = generate(model, tokenizer, rows, max_new_tokens, batch_size=batch_size, do_sample=True,
-                    temperature=temperature, top_p=top_p, progress=progress, desc=f"eval {n} samples")
+                    temperature=temperature, top_p=top_p, progress=progress, desc=f"eval {n} samples", stop=stop)
     questions, correct, votes, formats, lengths = [], [], [], [], []
     for q, (item, prompt) in enumerate(zip(items, prompts)):
         samples = gens[q * n:(q + 1) * n]

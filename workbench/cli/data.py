@@ -46,6 +46,8 @@ def cmd_sample(argv: list[str]) -> int:
     p.add_argument("--adapter", help="a LoRA adapter directory to apply to the model")
     p.add_argument("--task", help="task name (default: the run's, else chain_sum)")
     p.add_argument("--template", help="prompt template (default: the run's, else chat_think)")
+    p.add_argument("--stop", help="where a sample ends besides EOS: auto (the template's end of turn), none, or "
+                                  "strings separated by '|' (default: the run's, else auto)")
     p.add_argument("--seed", type=int, help="task and sampling seed (default: the run's, else 0)")
     p.add_argument("--split", default="train", choices=("train", "eval"),
                    help="questions to sample (train: never SFT on held-out questions)")
@@ -74,7 +76,8 @@ def cmd_sample(argv: list[str]) -> int:
     adapter = a.adapter or (str(run.adapter_dir) if run and run.adapter_dir.is_dir() else None)
     seed = a.seed if a.seed is not None else cfg.get("seed", 0)
     common = dict(
-        template=a.template or cfg.get("template") or "chat_think", n_questions=a.n_questions, k=a.k,
+        template=a.template or cfg.get("template") or "chat_think", stop=a.stop or cfg.get("stop") or "auto",
+        n_questions=a.n_questions, k=a.k,
         max_new_tokens=a.max_new_tokens or cfg.get("max_completion_length") or 256,
         temperature=a.temperature, top_p=a.top_p, split=a.split, min_tokens=a.min_tokens, max_tokens=a.max_tokens,
         require_format=not a.no_format_filter, min_language=a.min_language, language=a.language,

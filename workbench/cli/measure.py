@@ -17,7 +17,7 @@ def cmd_eval(argv: list[str]) -> int:
     from workbench.models import EMBEDDED_MODEL, check_model_name, load_policy
     from workbench.runlog import POLICY, Run
     from workbench.tasks import get_task
-    from workbench.templates import render_prompt, resolve_template
+    from workbench.templates import render_prompt, resolve_template, stop_strings
 
     p = argparse.ArgumentParser(prog="workbench eval", description=cmd_eval.__doc__)
     p.add_argument("--run", help="a run directory: its model, task, seed, template and trained adapter "
@@ -34,6 +34,8 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument("--top_p", type=float, default=0.95)
     p.add_argument("--greedy", action="store_true", help="also report greedy accuracy")
     p.add_argument("--template", help="default: the run's, else auto")
+    p.add_argument("--stop", help="where an answer ends besides EOS: auto (the template's end of turn), none, or "
+                                  "strings separated by '|' (default: the run's, else auto)")
     p.add_argument("--seed", type=int, help="task seed (default: the run's, else 0)")
     p.add_argument("--output", help="write the results here as JSON (with --run: also eval_k<k>.json in it; "
                                     "eval_base_k<k>.json with --base)")
@@ -57,11 +59,13 @@ def cmd_eval(argv: list[str]) -> int:
     template = resolve_template(a.template or cfg.get("template") or "auto", tokenizer)
     items = task.items("eval", a.limit)
     prompts = [render_prompt(template, it["question"], tokenizer) for it in items]
-    result = evaluate_sampled(model, tokenizer, task, items, prompts, a.k, a.n, max_new, a.temperature, a.top_p)
+    stop = stop_strings(template, tokenizer, a.stop or cfg.get("stop") or "auto")
+    result = evaluate_sampled(model, tokenizer, task, items, prompts, a.k, a.n, max_new, a.temperature, a.top_p,
+                              stop=stop)
     if a.greedy:
-        greedy = evaluate_accuracy(model, tokenizer, task, items, prompts, max_new)
+        greedy = evaluate_accuracy(model, tokenizer, task, items, prompts, max_new, stop=stop)
         result.update(greedy_accuracy=greedy["accuracy"], greedy_accuracy_stderr=greedy["stderr"])
-    result.update(model=model_name, adapter=adapter, task=task.name, template=template)
+    result.update(model=model_name, adapter=adapter, task=task.name, template=template, stop=list(stop))
     k = a.k
     print(f"\n{model_name}{' + ' + adapter if adapter else ''} on {task.name}: {result['questions']} held-out "
           f"questions, {result['n']} samples each (T={a.temperature}, top-p={a.top_p})")

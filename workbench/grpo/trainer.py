@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 
 from workbench.config import WorkbenchConfig, to_grpo_config
 from workbench.lifecycle import Stage, TrainResult, make_runlog_callback
@@ -30,6 +31,48 @@ def build_dataset(task, n_prompts: int, template: str, tokenizer):
         "answer": it["answer"],
         "metadata": json.dumps(it["metadata"]),
     } for it in items])
+
+
+def stop_generation_kwargs(stop: tuple[str, ...], tokenizer) -> dict | None:
+    """TRL's ``generation_kwargs`` that end rollouts at ``stop`` (``workbench.templates.stop_strings``).
+
+    transformers' ``StopStringCriteria`` ends a row at a stop string and fills the rest of it with
+    the pad id, made EOS here: TRL's rollout mask ends at the first EOS, so the rollout keeps the
+    stop string and one EOS after it, and TRL counts it as ended, not clipped. That EOS was not
+    sampled; it enters the loss like a sampled EOS, with the rollout's advantage. None: no stops."""
+    if not stop:
+        return None
+    return {"stop_strings": list(stop), "pad_token_id": tokenizer.eos_token_id}
+
+
+@contextmanager
+def stopping_generation(model, tokenizer):
+    """Within the block, ``model.generate(...)`` can honour ``stop_strings``: it receives the
+    ``tokenizer`` they need (TRL calls generate without one), and when generation ended before its
+    budget (every row finished), rows that ended at a stop string without room for the EOS filler
+    get one, so that TRL's mask (up to the first EOS) reads them as ended, not clipped."""
+    import torch
+
+    original = model.generate
+    had_own = "generate" in vars(model)
+
+    def generate(input_ids=None, **kwargs):
+        out = original(input_ids=input_ids, **{"tokenizer": tokenizer, **kwargs})
+        config = kwargs.get("generation_config")
+        budget = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
+        if budget is not None and out.size(1) - input_ids.size(1) < budget:
+            eos = torch.full((out.size(0), 1), tokenizer.eos_token_id, dtype=out.dtype, device=out.device)
+            out = torch.cat([out, eos], dim=1)  # after the first EOS of rows that have one: masked
+        return out
+
+    model.generate = generate
+    try:
+        yield model
+    finally:
+        if had_own:
+            model.generate = original
+        else:
+            del model.generate
 
 
 def make_trainer_class():
@@ -55,6 +98,8 @@ def make_trainer_class():
             start = time.perf_counter()
             fast = self.fast_generation and not self.use_vllm
             with ExitStack() as stack:
+                if not self.use_vllm and (self.args.generation_kwargs or {}).get("stop_strings"):
+                    stack.enter_context(stopping_generation(self.model, self.processing_class))
                 if fast:
                     stack.enter_context(merged_lora(self.model))
                     stack.enter_context(shared_prefix_generation(self.model))
@@ -166,7 +211,8 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
             model=model,
             reward_funcs=funcs,
             args=to_grpo_config(cfg, writer.path / "trainer", precision=stage.precision, reward_weights=weights,
-                                disable_tqdm=not progress),
+                                disable_tqdm=not progress,
+                                generation_kwargs=stop_generation_kwargs(stage.stop, tokenizer)),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=stage.lora(),

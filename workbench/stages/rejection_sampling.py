@@ -112,17 +112,19 @@ def rejection_sample(model, tokenizer, task, *, template: str = "chat_think", n_
                      max_new_tokens: int = 256, temperature: float = 0.6, top_p: float = 0.95, split: str = "train",
                      min_tokens: int = 1, max_tokens: int | None = None, require_format: bool = True,
                      min_language: float = 0.9, language: str = "en", provenance: dict | None = None,
-                     batch_size: int = 32, progress: bool = True, seed: int | None = None) -> SampleResult:
+                     batch_size: int = 32, progress: bool = True, seed: int | None = None,
+                     stop: str | list = "auto") -> SampleResult:
     """Sample ``k`` completions for each of ``n_questions`` distinct ``split`` questions of ``task``
     and keep the correct, readable, distinct ones as SFT rows (module docstring).
 
     ``provenance`` (e.g. {"model", "adapter", "step"}) is copied into every row's provenance;
-    ``seed`` seeds torch before sampling (None: leave the global RNG alone).
+    ``seed`` seeds torch before sampling (None: leave the global RNG alone); ``stop``: where a
+    sample ends besides EOS (``workbench.templates.stop_strings``: auto is the template's end of turn).
     """
     from workbench.analysis import traces
     from workbench.stages.cold_start import distinct_items
     from workbench.analysis.evaluate import generate
-    from workbench.templates import render_prompt, resolve_template, system_prompt
+    from workbench.templates import render_prompt, resolve_template, stop_strings, system_prompt
 
     if n_questions < 1 or k < 1 or max_new_tokens < 1:
         raise WorkbenchError(f"n_questions, k and max_new_tokens must be >= 1; got {n_questions}, {k}, {max_new_tokens}")
@@ -142,7 +144,7 @@ def rejection_sample(model, tokenizer, task, *, template: str = "chat_think", n_
     batch = [prompts[qi] for qi, _ in usable for _ in range(k)]  # each question's k samples side by side
     gens = generate(model, tokenizer, batch, max_new_tokens, batch_size=batch_size, do_sample=True,
                     temperature=temperature, top_p=top_p, progress=progress,
-                    desc=f"sample {k} x {len(usable)}") if batch else []
+                    desc=f"sample {k} x {len(usable)}", stop=stop_strings(template, tokenizer, stop)) if batch else []
 
     base = {"source": "rejection_sampling", "generator": GENERATOR, "model": None, "adapter": None, "step": None,
             **(provenance or {})}
