@@ -22,6 +22,7 @@
                                                        pretrained on the CPU in minutes, with its controls
     workbench tasks                                    list the registered tasks and what counts as correct
     workbench audit RUN                                re-score a run's rollouts with today's checkers; alarms
+    workbench curves RUN [--every N]                   R1-Zero's curves: held-out against step 0, training per step
     workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
 
     --verbose (with any verb)                          also show the third-party warnings hidden by default
@@ -33,7 +34,7 @@ import sys
 
 from workbench.cli.data import cmd_coldstart, cmd_sample
 from workbench.cli.lab import cmd_lab
-from workbench.cli.measure import cmd_audit, cmd_bench, cmd_eval, cmd_tasks
+from workbench.cli.measure import cmd_audit, cmd_bench, cmd_curves, cmd_eval, cmd_tasks
 from workbench.cli.run import cmd_demo, cmd_distill, cmd_pipeline, cmd_sft, cmd_train
 
 USAGE = __doc__
@@ -50,7 +51,7 @@ def cmd_app(argv: list[str]) -> int:
 COMMANDS = {
     "train": cmd_train, "demo": cmd_demo, "sft": cmd_sft, "pipeline": cmd_pipeline, "distill": cmd_distill,
     "coldstart": cmd_coldstart, "sample": cmd_sample, "lab": cmd_lab,
-    "eval": cmd_eval, "bench": cmd_bench, "tasks": cmd_tasks, "audit": cmd_audit, "app": cmd_app,
+    "eval": cmd_eval, "bench": cmd_bench, "tasks": cmd_tasks, "audit": cmd_audit, "curves": cmd_curves, "app": cmd_app,
 }
 
 

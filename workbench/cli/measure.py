@@ -154,3 +154,24 @@ def cmd_audit(argv: list[str]) -> int:
     if not args.no_write:
         print(f"\nwritten: {args.run.rstrip('/')}/{AUDIT_FILE}")
     return 0
+
+
+def cmd_curves(argv: list[str]) -> int:
+    """``workbench curves RUN``: R1-Zero's curves of a GRPO run: held-out metrics at each evaluation
+    against step 0 on the same questions (paired, ± stderr over questions), and the training
+    rollouts' reward, accuracy, format, length and reflective words per step."""
+    import argparse
+
+    from workbench.analysis.curves import format_heldout, format_training, heldout_curves, training_curves
+    from workbench.errors import WorkbenchError
+    from workbench.runlog import Run
+
+    p = argparse.ArgumentParser(prog="workbench curves", description=cmd_curves.__doc__)
+    p.add_argument("run", help="a GRPO run directory (e.g. runs/r1_zero_gemma)")
+    p.add_argument("--every", type=int, default=1, help="print every N-th training step (and the last)")
+    args = p.parse_args(argv)
+    if not Run(args.run).file("config.yaml").is_file():
+        raise WorkbenchError(f"{args.run}: not a run directory (no config.yaml)")
+    print("held out:\n" + format_heldout(heldout_curves(args.run)))
+    print("\ntraining:\n" + format_training(training_curves(args.run), every=max(1, args.every)))
+    return 0

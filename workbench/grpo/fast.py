@@ -80,12 +80,28 @@ def _unique_rows(ids, mask):
 
 
 @contextmanager
+def patched_generate(model, wrap):
+    """Within the block, ``model.generate`` is ``wrap(original_generate)``; afterwards it is what it was
+    (an instance attribute someone else set is put back, else the class's method shows through)."""
+    original = model.generate
+    had_own = "generate" in vars(model)
+    model.generate = wrap(original)
+    try:
+        yield model
+    finally:
+        if had_own:
+            model.generate = original
+        else:
+            del model.generate
+
+
 def shared_prefix_generation(model):
     """Within the block, ``model.generate(input_ids, attention_mask, ...)`` prefills each distinct
     prompt once and continues every row from a copy of its prompt's KV cache."""
-    original = model.generate
-    had_own = "generate" in vars(model)  # an instance attribute someone else set: put it back as it was
+    return patched_generate(model, lambda original: _shared_prefix_generate(model, original))
 
+
+def _shared_prefix_generate(model, original):
     def generate(input_ids=None, attention_mask=None, **kwargs):
         if input_ids is None or attention_mask is None or input_ids.size(1) < 2 or kwargs.get("past_key_values"):
             return original(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
@@ -97,14 +113,7 @@ def shared_prefix_generation(model):
         cache.batch_select_indices(inverse)
         return original(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, **kwargs)
 
-    model.generate = generate
-    try:
-        yield model
-    finally:
-        if had_own:
-            model.generate = original
-        else:
-            del model.generate  # back to the class's method
+    return generate
 
 
 @contextmanager

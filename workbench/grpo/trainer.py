@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import contextmanager
 
 from workbench.config import WorkbenchConfig, to_grpo_config
 from workbench.lifecycle import Stage, TrainResult, make_runlog_callback
@@ -45,7 +44,6 @@ def stop_generation_kwargs(stop: tuple[str, ...], tokenizer) -> dict | None:
     return {"stop_strings": list(stop), "pad_token_id": tokenizer.eos_token_id}
 
 
-@contextmanager
 def stopping_generation(model, tokenizer):
     """Within the block, ``model.generate(...)`` can honour ``stop_strings``: it receives the
     ``tokenizer`` they need (TRL calls generate without one), and when generation ended before its
@@ -53,26 +51,20 @@ def stopping_generation(model, tokenizer):
     get one, so that TRL's mask (up to the first EOS) reads them as ended, not clipped."""
     import torch
 
-    original = model.generate
-    had_own = "generate" in vars(model)
+    from workbench.grpo.fast import patched_generate
 
-    def generate(input_ids=None, **kwargs):
-        out = original(input_ids=input_ids, **{"tokenizer": tokenizer, **kwargs})
-        config = kwargs.get("generation_config")
-        budget = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
-        if budget is not None and out.size(1) - input_ids.size(1) < budget:
-            eos = torch.full((out.size(0), 1), tokenizer.eos_token_id, dtype=out.dtype, device=out.device)
-            out = torch.cat([out, eos], dim=1)  # after the first EOS of rows that have one: masked
-        return out
+    def wrap(original):
+        def generate(input_ids=None, **kwargs):
+            out = original(input_ids=input_ids, **{"tokenizer": tokenizer, **kwargs})
+            config = kwargs.get("generation_config")
+            budget = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
+            if budget is not None and out.size(1) - input_ids.size(1) < budget:
+                eos = torch.full((out.size(0), 1), tokenizer.eos_token_id, dtype=out.dtype, device=out.device)
+                out = torch.cat([out, eos], dim=1)  # after the first EOS of rows that have one: masked
+            return out
+        return generate
 
-    model.generate = generate
-    try:
-        yield model
-    finally:
-        if had_own:
-            model.generate = original
-        else:
-            del model.generate
+    return patched_generate(model, wrap)
 
 
 def make_trainer_class():

@@ -21,10 +21,11 @@ table of final-minus-step-0 changes with error bars.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from workbench.analysis.curves import (CHECK_METRICS, HELDOUT_METRICS, cell, format_heldout, heldout_curves,
+                                       item_metadata, mean_se)
 from workbench.config import WorkbenchConfig
 from workbench.lab.base_model import Recipe, ensure_model
 from workbench.lab.world import WORLDS
@@ -40,16 +41,8 @@ LAB_DEFAULTS = dict(
 # The lab's headline condition (``workbench lab`` without options): the world, the share of
 # self-checking solutions in the pretraining corpus, and the share of first answers that slip.
 LAB_WORLD, LAB_PRIMING, LAB_NOISE = "slips", 0.5, 0.4
-# Metrics of lab_curves: (name in the sampled evaluation, label).
-METRICS = (
-    ("pass@1", "sampled pass@1"),
-    ("greedy", "greedy accuracy"),
-    ("tokens", "mean response length (tokens)"),
-    ("verification", "share of samples with verification"),
-    ("wait", "share of samples with 'wait'"),
-    ("faithful", "share of checks right and followed"),
-    ("wait_after_correct", "share of 'wait's after a right answer"),
-)
+# The lab's columns of the held-out curves (workbench.analysis.curves): (name, label).
+METRICS = tuple(m for m in HELDOUT_METRICS + CHECK_METRICS if m[0] not in ("format", "reflective"))
 
 
 @dataclass
@@ -88,68 +81,10 @@ def run_lab(world: str = LAB_WORLD, priming: float = LAB_PRIMING, seed: int = 0,
     return LabResult(cfg.model.removeprefix("lab:"), cfg.model, result.run_dir, lab_curves(result.run_dir))
 
 
-def _per_question(event: dict, task) -> dict[str, dict[str, float]]:
-    """metric -> {question id: value} for one evaluation event (values a question lacks are left out)."""
-    from workbench.analysis import traces
-
-    out: dict[str, dict[str, float]] = {name: {} for name, _ in METRICS}
-    for it in event.get("items", []):
-        out["greedy"][it["id"]] = float(it["correct"])
-    for q in (event.get("sampled") or {}).get("items", []):
-        samples, item = q["samples"], {"metadata": _metadata(task, q["id"])}
-        check = [task.check_metrics(s["completion"], item) for s in samples]
-        tags = [traces.tag(s["completion"]) for s in samples]
-        values = {
-            "pass@1": [s["correct"] for s in samples], "tokens": [s["tokens"] for s in samples],
-            "verification": [t["behaviours"]["verification"] > 0 for t in tags],
-            "wait": [t["terms"]["wait"] > 0 for t in tags],
-            "faithful": [c["faithful"] for c in check],
-            "wait_after_correct": [c["wait_after_correct"] for c in check],
-        }
-        for name, vs in values.items():
-            vs = [float(v) for v in vs if v is not None]
-            if vs:
-                out[name][q["id"]] = sum(vs) / len(vs)
-    return out
-
-
-def _metadata(task, item_id: str) -> dict:
-    # Item ids are "<task>/<split>/<index>" and items are pure functions of them (workbench.tasks.base).
-    split, index = item_id.split("/")[-2:]
-    return task.item(split, int(index))["metadata"]
-
-
-def _mean_se(values: list[float]) -> tuple[float | None, float | None]:
-    """``estimators.mean_and_stderr`` with None where it gives NaN (no values, or one), so tables print "-"."""
-    from workbench.analysis.estimators import mean_and_stderr
-
-    mean, se = mean_and_stderr(values)
-    return (None if math.isnan(mean) else mean), (None if math.isnan(se) else se)
-
-
 def lab_curves(run_dir) -> list[dict]:
-    """One dict per evaluated step: ``step`` and, for each metric of ``METRICS``, its mean over
-    held-out questions (``<m>``, ``<m>_se``) and its paired change from step 0 over the questions
-    that have it at both steps (``<m>_delta``, ``<m>_delta_se``). Standard errors are over questions."""
-    from workbench.tasks import get_task
-
-    run = Run(run_dir)
-    cfg = run.config()
-    task = get_task(cfg["task"], seed=cfg.get("seed", 0), **(cfg.get("task_kwargs") or {}))
-    evals = sorted((e for e in run.events() if e.get("event") == "eval" and "step" in e), key=lambda e: e["step"])
-    if not evals:
-        return []
-    base = _per_question(evals[0], task)
-    curves = []
-    for e in evals:
-        now = _per_question(e, task)
-        row = {"step": e["step"]}
-        for name, _ in METRICS:
-            row[name], row[f"{name}_se"] = _mean_se(list(now[name].values()))
-            common = [q for q in now[name] if q in base[name]]
-            row[f"{name}_delta"], row[f"{name}_delta_se"] = _mean_se([now[name][q] - base[name][q] for q in common])
-        curves.append(row)
-    return curves
+    """``workbench.analysis.curves.heldout_curves`` of a lab run: per evaluated step, each metric
+    (``METRICS``, the lab world's checks included) and its paired change from step 0."""
+    return heldout_curves(run_dir)
 
 
 def check_payoff(evals: list[dict]) -> list[dict]:
@@ -175,7 +110,7 @@ def check_payoff(evals: list[dict]) -> list[dict]:
         row = {"step": e["step"]}
         for key, values in (("check", split[True]), ("plain", split[False])):
             row[f"n_{key}"] = len(values)
-            row[f"pass_{key}"], row[f"pass_{key}_se"] = _mean_se(values)
+            row[f"pass_{key}"], row[f"pass_{key}_se"] = mean_se(values)
         rows.append(row)
     return rows
 
@@ -184,7 +119,7 @@ def format_payoff(rows: list[dict]) -> str:
     """``check_payoff`` as text: per step, pass@1 with and without a check (± stderr, n samples)."""
     lines = [f"{'step':>5} {'pass@1 with a check':>28} {'pass@1 without':>28}"]
     for r in rows:
-        cells = [f"{_cell(r[f'pass_{k}'], r[f'pass_{k}_se'], True)} (n={r[f'n_{k}']})" for k in ("check", "plain")]
+        cells = [f"{cell(r[f'pass_{k}'], r[f'pass_{k}_se'], True)} (n={r[f'n_{k}']})" for k in ("check", "plain")]
         lines.append(f"{r['step']:>5} " + " ".join(f"{c:>28}" for c in cells))
     lines.append("checking can only grow under an outcome reward where its samples are right more often "
                  "(read step 0); ± stderr over samples")
@@ -211,7 +146,7 @@ def check_curves(rollouts: list[dict], config: dict) -> list[dict]:
         if r.get("step") is None or not r.get("prompt_id"):
             continue
         try:
-            item = {"metadata": _metadata(task, r["prompt_id"])}
+            item = {"metadata": item_metadata(task, r["prompt_id"])}
         except (ValueError, KeyError, IndexError):
             continue  # not an item id of this world
         by_step.setdefault(int(r["step"]), []).append(task.check_metrics(r.get("completion") or "", item))
@@ -226,29 +161,10 @@ def check_curves(rollouts: list[dict], config: dict) -> list[dict]:
     return rows
 
 
-def _cell(value, se, pct: bool) -> str:
-    if value is None:
-        return "-"
-    scale, unit = (100, "") if pct else (1, "")
-    text = f"{value * scale:.1f}{unit}"
-    return text + (f" ± {se * scale:.1f}" if se is not None else "")
-
-
 def format_curves(curves: list[dict]) -> str:
-    """The curves as a text table: value ± stderr per step, then the last step's change from step 0."""
-    names = [n for n, _ in METRICS]
-    head = f"{'step':>5} " + " ".join(f"{n:>20}" for n in names)
-    lines = [head]
-    for row in curves:
-        lines.append(f"{row['step']:>5} " + " ".join(f"{_cell(row[n], row[n + '_se'], n != 'tokens'):>20}"
-                                                     for n in names))
-    if len(curves) > 1:
-        last = curves[-1]
-        lines.append(f"{'Δ':>5} " + " ".join(f"{_cell(last[n + '_delta'], last[n + '_delta_se'], n != 'tokens'):>20}"
-                                              for n in names))
-    lines.append("rates in %, tokens in tokens; ± one standard error over held-out questions; "
-                 "Δ: last step minus step 0 on the same questions (paired)")
-    return "\n".join(lines)
+    """The lab's curves as a text table (``METRICS``' columns): value ± stderr per step, then the last
+    step's change from step 0."""
+    return format_heldout(curves, [n for n, _ in METRICS])
 
 
 def conditions(world: str, priming: float, noise: float) -> list[tuple[str, str, float, float]]:
@@ -321,15 +237,15 @@ def format_ablation(results: dict[str, list[LabResult]]) -> str:
         cells = []
         for n in names:
             deltas = [f[f"{n}_delta"] for f in finals if f.get(f"{n}_delta") is not None]
-            mean, se = _mean_se(deltas)
-            cells.append(f"{_cell(mean, se, n != 'tokens'):>22}")
-        p1 = _mean_se([f["pass@1"] for f in finals if f.get("pass@1") is not None])
-        lines.append(f"{label:32s} " + " ".join(cells) + f"   {_cell(*p1, True)}")
+            mean, se = mean_se(deltas)
+            cells.append(f"{cell(mean, se, n != 'tokens'):>22}")
+        p1 = mean_se([f["pass@1"] for f in finals if f.get("pass@1") is not None])
+        lines.append(f"{label:32s} " + " ".join(cells) + f"   {cell(*p1, True)}")
         for r in runs:
             f = r.curves[-1] if r.curves else {}
             lines.append(f"{'  ' + r.name:32s} " + " ".join(
-                f"{_cell(f.get(n + '_delta'), f.get(n + '_delta_se'), n != 'tokens'):>22}" for n in names)
-                + f"   {_cell(f.get('pass@1'), f.get('pass@1_se'), True)}")
+                f"{cell(f.get(n + '_delta'), f.get(n + '_delta_se'), n != 'tokens'):>22}" for n in names)
+                + f"   {cell(f.get('pass@1'), f.get('pass@1_se'), True)}")
     lines.append("Δ: last evaluation minus step 0 on the same held-out questions; a condition's row: mean over "
                  "seeds ± stderr over seeds; a seed's row: ± stderr over questions")
     return "\n".join(lines)
