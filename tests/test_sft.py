@@ -135,3 +135,27 @@ def test_only_the_reply_is_a_training_target(tmp_path):
     assert target[len(ANSWER):].strip() in (tok.eos_token, "<|im_end|>")
     prompt = tok.decode([t for t, lab in zip(row["input_ids"], row["labels"]) if lab == -100])
     assert prompt == render_prompt("chat_think", QUESTION, tok)  # what GRPO and evaluation render
+
+
+def test_a_base_models_template_trains_on_the_text_grpo_shows_it(tmp_path):
+    # With r1_zero (a base model's template), a conversation row is trained as R1-Zero's plain-text
+    # prompt for its question; the loss covers the reply (and the end token) only.
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    from workbench.config import to_sft_config
+    from workbench.models import load_model, resolve_precision
+
+    model, tok = load_model("tiny-random", resolve_precision("fp32", "none"), seed=0)
+    rows = to_trl_rows([_row()], "r1_zero", tok)
+    assert rows == [{"prompt": render_prompt("r1_zero", QUESTION, tok), "completion": " " + ANSWER}]
+    trainer = SFTTrainer(model=model, args=to_sft_config(SFTStageConfig(model="tiny-random"), tmp_path),
+                         train_dataset=Dataset.from_list(rows), processing_class=tok)
+    row = trainer.train_dataset[0]
+    prompt = tok.decode([t for t, lab in zip(row["input_ids"], row["labels"]) if lab == -100])
+    target = tok.decode([t for t, lab in zip(row["input_ids"], row["labels"]) if lab != -100])
+    assert prompt == render_prompt("r1_zero", QUESTION, tok)
+    assert target.strip().startswith(ANSWER) and QUESTION not in target
+    no_user = {"messages": [{"role": "system", "content": "s"}, {"role": "assistant", "content": "a"}]}
+    with pytest.raises(WorkbenchError, match="no user turn"):
+        to_trl_rows([no_user], "r1_zero", tok)

@@ -61,6 +61,8 @@ END_OF_TURN: dict[str, tuple[str, ...]] = {
     "r1_zero": ("</answer>", "User:"),
 }
 STOP_CHOICES = ("auto", "none")
+# Templates that render plain text (no chat template): what a base model is shown.
+PLAIN_TEXT_TEMPLATES = ("r1_zero", "plain")
 
 
 class UnknownTemplateError(WorkbenchError):

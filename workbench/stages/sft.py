@@ -66,11 +66,28 @@ def load_sft_rows(sources: list[str]) -> list[dict]:
     return rows
 
 
-def to_trl_rows(rows: list[dict]) -> list[dict]:
-    """workbench.stages.sft_data rows -> TRL prompt-completion rows (conversational or plain text)."""
+def to_trl_rows(rows: list[dict], template: str | None = None, tokenizer=None) -> list[dict]:
+    """workbench.stages.sft_data rows -> TRL prompt-completion rows (conversational or plain text).
+
+    With a plain-text ``template`` (``r1_zero``, ``plain``: a base model's, no chat template), a
+    conversation becomes the text that template renders for its last user turn, and the reply its
+    completion (after one space, as the model continues "Assistant:"): the prompt GRPO and
+    evaluation show that model, so R1's cold start and second SFT can start from a base model.
+    Raises WorkbenchError for a mix of conversation and text rows."""
+    from workbench.templates import PLAIN_TEXT_TEMPLATES, render_prompt
+
     out, kinds = [], set()
     for row in rows:
-        if "messages" in row:
+        if "messages" in row and template in PLAIN_TEXT_TEMPLATES:
+            question = next((m["content"] for m in reversed(row["messages"][:-1]) if m["role"] == "user"), None)
+            if question is None:
+                raise WorkbenchError(f"template {template!r} shows the model a question, and a conversation row "
+                                     "has no user turn")
+            reply = row["messages"][-1]["content"]
+            out.append({"prompt": render_prompt(template, question, tokenizer),
+                        "completion": reply if reply[:1].isspace() else " " + reply})
+            kinds.add("text")
+        elif "messages" in row:
             msgs = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
             out.append({"prompt": msgs[:-1], "completion": msgs[-1:]})
             kinds.add("conversation")
@@ -112,7 +129,7 @@ def sft(cfg: SFTStageConfig | None = None, progress: bool = True, run_info: dict
     writer = stage.writer
     try:
         model, tokenizer = stage.load()
-        dataset = Dataset.from_list(to_trl_rows(rows))
+        dataset = Dataset.from_list(to_trl_rows(rows, stage.template, tokenizer))
         trainer_ref: list = []
         trainer = SFTTrainer(
             model=model,
