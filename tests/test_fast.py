@@ -142,3 +142,29 @@ def test_shared_prefix_generation_is_token_identical(trainer):
     assert "generate" not in vars(model)  # the patch is gone
     assert torch.equal(plain, shared)
     model.train()
+
+
+def test_no_full_vocabulary_logits_for_every_position(trainer):
+    # A 262k-token vocabulary (Gemma 3) makes (rows x positions x vocab) logits the largest tensor of
+    # a step. The LM head module may only ever project one position per row (generation, evaluation);
+    # the loss goes through TRL's fused, chunked head, which never calls the module.
+    from workbench.analysis.evaluate import generate
+
+    model, tok = trainer.model, trainer.processing_class
+    shapes = []
+    hook = model.get_output_embeddings().register_forward_hook(lambda m, i, out: shapes.append(tuple(out.shape)))
+    try:
+        generate(model, tok, ["What is 2 + 3?", "Hi"] * 3, 6, batch_size=6, progress=False)
+        assert shapes and all(s[1] == 1 for s in shapes), shapes  # (rows, 1, vocab) per decoding step
+        shapes.clear()
+        b = _rollout_batch(tok.pad_token_id, seed=2)
+        ids = torch.cat([b["prompt_ids"], b["completion_ids"]], 1)
+        mask = torch.cat([b["prompt_mask"], b["completion_mask"]], 1)
+        for shared in (True, False):
+            trainer.shared_prefix = shared
+            with torch.no_grad():
+                trainer._get_per_token_logps_and_entropies(model, ids, mask, b["completion_ids"].size(1))
+        assert shapes == []
+    finally:
+        hook.remove()
+        trainer.shared_prefix = True
