@@ -122,6 +122,9 @@ def test_format_accepts_strict_r1(text):
         "<think>a<think>b</think><answer>4</answer>",  # duplicate tag
         "<think>a</think><answer>4</answer><answer>5</answer>",  # duplicate block
         "<answer>4</answer><think>a</think>",  # wrong order
+        " <think> </think> <answer> </answer>",  # the empty template a base model learned to game it with
+        "<think>a</think><answer>\n</answer>",  # no answer
+        "<think></think><answer>4</answer>",  # no reasoning
     ],
 )
 def test_format_rejects(text):

@@ -152,11 +152,24 @@ def extract_answer(text: str, answer_kind: str = "number") -> str | None:
     return answer or None
 
 
-# R1's format: one <think> block, then one <answer> block, nothing around them. FormatReward
-# (rules.py), evaluation's format validity and the traces' split all read it from here.
+# R1's format: one <think> block, then one <answer> block, nothing around them, and something in
+# each ("the reasoning process and answer are enclosed within" the tags: an empty pair encloses
+# neither). FormatReward (rules.py), evaluation's format validity and the traces' split all read
+# it from here (``r1_format_ok``).
 TAGS = ("<think>", "</think>", "<answer>", "</answer>")
-STRICT_FORMAT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.DOTALL)
+STRICT_FORMAT = re.compile(r"^\s*<think>(.*?)</think>\s*<answer>(.*?)</answer>\s*$", re.DOTALL)
 _THINK_BLOCK = re.compile(r"<think>(.*?)</think>", re.DOTALL)
+
+
+def r1_format_ok(text: str) -> bool:
+    """R1's strict format: ``<think>reasoning</think> <answer>answer</answer>`` with each tag exactly
+    once, only whitespace around the blocks, and text that is not whitespace inside both. An empty
+    template ("<think> </think> <answer> </answer>") is not the format: a base model trained with a
+    format reward that paid for it learned to write nothing else (README, R1-Zero from a base model)."""
+    if not all(text.count(t) == 1 for t in TAGS):
+        return False
+    m = STRICT_FORMAT.match(text)
+    return bool(m and m.group(1).strip() and m.group(2).strip())
 
 
 def split_think_answer(text: str, prompt=None) -> dict:
@@ -180,5 +193,5 @@ def split_think_answer(text: str, prompt=None) -> dict:
     else:
         think = None
     answers = _ANSWER_TAG.findall(text)
-    format_ok = all(text.count(t) == 1 for t in TAGS) and bool(STRICT_FORMAT.match(text))
+    format_ok = r1_format_ok(text)
     return {"think": think, "answer": answers[-1].strip() if answers else None, "format_ok": format_ok}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 
-from workbench.rewards.extract import STRICT_FORMAT, TAGS, completion_text, extract_answer, with_prompt_tag
+from workbench.rewards.extract import TAGS, completion_text, extract_answer, r1_format_ok, with_prompt_tag
 
 
 
@@ -83,20 +83,18 @@ class PartialCreditReward(AccuracyReward):
 class FormatReward:
     """Strict R1 format: 1.0 iff the completion is `<think>...</think> <answer>...</answer>`.
 
-    Only whitespace may surround the two blocks, and each tag must appear exactly once (a lazy
-    regex alone would accept a second <think> inside the first block). A ``<think>`` that the
-    prompt opened (TRL's ``prompts`` column) counts as the completion's own.
+    Only whitespace may surround the two blocks, each tag must appear exactly once (a lazy regex
+    alone would accept a second <think> inside the first block), and neither block may be empty
+    (``extract.r1_format_ok``). A ``<think>`` that the prompt opened (TRL's ``prompts`` column)
+    counts as the completion's own.
     """
 
     __name__ = "format"
 
     def __call__(self, completions, prompts=None, **kwargs):
         rewards = []
-        for c, p in zip(completions, _prompts(prompts, len(completions))):
-            text = with_prompt_tag(c, p)
-            once = all(text.count(tag) == 1 for tag in TAGS)
-            rewards.append(1.0 if once and STRICT_FORMAT.match(text) else 0.0)
-        return rewards
+        return [1.0 if r1_format_ok(with_prompt_tag(c, p)) else 0.0
+                for c, p in zip(completions, _prompts(prompts, len(completions)))]
 
 
 class TagCountReward:
