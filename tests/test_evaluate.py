@@ -52,3 +52,24 @@ def test_generation_ends_right_after_a_stop_string_and_other_rows_go_on():
     assert got[1]["completion"] == free[1]["completion"][:end]
     assert not got[1]["truncated"] and got[1]["tokens"] < 16  # the string's tokens and one EOS
     assert got[0] == free[0]  # a row that never writes it is untouched
+
+
+def test_evaluation_tokenizes_prompts_as_grpo_training_does():
+    # TRL's GRPOTrainer tokenizes a text prompt with the tokenizer's own special tokens
+    # (processing_class(text=prompts)); Gemma needs its BOS, and without it answered differently.
+    # A tokenizer that adds a BOS: evaluation must hand generate exactly TRL's ids.
+    from tokenizers.processors import TemplateProcessing
+
+    from workbench.analysis.evaluate import generate
+
+    model, tok = load_model(TINY_MODEL, resolve_precision("fp32", "none", device="cpu"))
+    bos = tok.bos_token or tok.eos_token
+    tok._tokenizer.post_processor = TemplateProcessing(single=f"{bos} $A", special_tokens=[(bos, tok.convert_tokens_to_ids(bos))])
+    prompts = ["What is 2 + 3?"]
+    trl_ids = tok(text=prompts)["input_ids"][0]
+    assert trl_ids[0] == tok.convert_tokens_to_ids(bos)  # the stand-in really adds one
+    seen = []
+    original = model.generate
+    model.generate = lambda **kw: (seen.append(kw["input_ids"][0].tolist()), original(**kw))[1]
+    generate(model, tok, prompts, 2, progress=False)
+    assert seen == [trl_ids]

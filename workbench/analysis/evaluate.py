@@ -68,7 +68,9 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
         with inference_mode(model):
             for start in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=not progress, leave=False):
                 batch = prompts[start:start + batch_size]
-                enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
+                # Tokenized as TRL's GRPOTrainer tokenizes a text prompt (the tokenizer's own special tokens:
+                # Gemma's BOS, which it needs; none for SmolLM2), so evaluation sees what training saw.
+                enc = tokenizer(batch, return_tensors="pt", padding=True).to(device)
                 kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, pad_token_id=tokenizer.pad_token_id)
                 if stop:
                     # A row that reaches a stop string is finished; transformers fills the rest with the
