@@ -169,3 +169,31 @@ def test_rollouts_and_evaluation_end_at_stop_strings(tmp_path):
         assert len(ended) == len(rollouts)
     evaluated = next(e for e in run.events() if e["event"] == "eval")["items"]
     assert all(any(s in it["completion"] for s in stops) or it["truncated"] for it in evaluated)
+
+
+def test_stopping_generation_adds_an_eos_only_when_every_row_ended_early():
+    # transformers ends generation early only when every row has finished; the last rows to stop at
+    # a stop string then have no EOS after them, and TRL's mask would read them as clipped.
+    import torch
+    from types import SimpleNamespace
+
+    from workbench.grpo.trainer import stopping_generation
+
+    tok = SimpleNamespace(eos_token_id=2)
+    prompt = torch.tensor([[7, 8], [7, 9]])
+    outputs = {}
+
+    class Model:
+        def generate(self, input_ids=None, **kwargs):
+            outputs["kwargs"] = kwargs
+            return torch.cat([input_ids, outputs["new"]], dim=1)
+
+    model = Model()
+    with stopping_generation(model, tok):
+        outputs["new"] = torch.tensor([[5, 2, 2], [5, 6, 4]])  # row 1 stopped at a string in its last step
+        out = model.generate(input_ids=prompt, max_new_tokens=8)
+        assert out[:, 2:].tolist() == [[5, 2, 2, 2], [5, 6, 4, 2]]
+        assert outputs["kwargs"]["tokenizer"] is tok
+        budget = SimpleNamespace(max_new_tokens=3)  # the budget from the generation config, reached
+        assert model.generate(input_ids=prompt, generation_config=budget)[:, 2:].tolist() == [[5, 2, 2], [5, 6, 4]]
+    assert "generate" not in vars(model)  # the class's method again

@@ -241,18 +241,22 @@ class Stage:
                                            batch_size=self.cfg.eval_batch_size * samples, progress=progress,
                                            stop=self.stop)
                 result["sampled"] = sampled_metrics(sampled, self.task)
-        result.update(template=self.template, max_new_tokens=max_new_tokens)
+        result.update(template=self.template, max_new_tokens=max_new_tokens, stop=list(self.stop))
         self.writer.event("eval", phase=phase, **({"step": step} if step is not None else {}), **result)
         return result
 
     def reuse(self, result: dict | None, max_new_tokens: int) -> dict | None:
         """Record ``result`` (this model's held-out result, computed by an earlier stage) as this run's
-        "before" evaluation when it was made the same way: same items, template and token budget."""
-        if not result or (result.get("template"), result.get("max_new_tokens")) != (self.template, max_new_tokens):
+        "before" evaluation (step 0) when it was made the same way: same items, template, stop strings
+        and token budget."""
+        made = (result or {}).get("template"), (result or {}).get("max_new_tokens"), (result or {}).get("stop", [])
+        if not result or made != (self.template, max_new_tokens, list(self.stop)):
             return None
         if [r["id"] for r in result.get("items", [])] != [it["id"] for it in self.eval_items]:
             return None
-        self.writer.event("eval", **{**result, "phase": "before", "reused": True})
+        # A result read back from an earlier stage's events carries that event's own keys: not this one's.
+        fields = {k: v for k, v in result.items() if k not in ("event", "time", "phase", "step")}
+        self.writer.event("eval", **{**fields, "phase": "before", "step": 0, "reused": True})
         return result
 
     def finish(self, trainer, tokenizer, before, after, status: str = "finished") -> TrainResult:

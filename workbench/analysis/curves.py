@@ -40,34 +40,29 @@ def metrics_for(task) -> tuple[tuple[str, str], ...]:
     return HELDOUT_METRICS + (CHECK_METRICS if hasattr(task, "check_metrics") else ())
 
 
-def per_question(event: dict, task) -> dict[str, dict[str, float]]:
-    """metric -> {question id: value} for one ``eval`` event (a question without a value is left out)."""
-    from workbench.analysis import traces
+# The curves' names for ``evaluate.question_rates``' rates.
+_RATE_NAMES = {"pass@1": "pass@1", "tokens": "mean_tokens", "format": "format_valid", "reflective": "any_reflective",
+               "verification": "behaviour/verification", "wait": "term/wait", "faithful": "check/faithful",
+               "wait_after_correct": "check/wait_after_correct"}
 
-    out: dict[str, dict[str, float]] = {name: {} for name, _ in metrics_for(task)}
+
+def per_question(event: dict, task) -> dict[str, dict[str, float]]:
+    """metric -> {question id: value} for one ``eval`` event (a question without a value is left out):
+    greedy correctness, and each sampled question's ``evaluate.question_rates`` (what the event's
+    own ``sampled`` means were computed from)."""
+    from workbench.analysis.evaluate import question_rates
+
+    names = metrics_for(task)
+    out: dict[str, dict[str, float]] = {name: {} for name, _ in names}
     for it in event.get("items", []):
         out["greedy"][it["id"]] = float(it["correct"])
+    checks = hasattr(task, "check_metrics")
     for q in (event.get("sampled") or {}).get("items", []):
-        samples = q["samples"]
-        # The prompt itself is not in the event; what the format check needs from it is whether it opened <think>.
-        prompt = "<think>" if q.get("prompt_opens_think") else None
-        tags = [traces.tag(s["completion"], prompt=prompt) for s in samples]
-        values = {
-            "pass@1": [s["correct"] for s in samples], "tokens": [s["tokens"] for s in samples],
-            "format": [t["format_ok"] for t in tags],
-            "reflective": [any(n > 0 for n in t["terms"].values()) for t in tags],
-            "verification": [t["behaviours"]["verification"] > 0 for t in tags],
-            "wait": [t["terms"]["wait"] > 0 for t in tags],
-        }
-        if "faithful" in out:
-            item = {"metadata": item_metadata(task, q["id"])}
-            check = [task.check_metrics(s["completion"], item) for s in samples]
-            values["faithful"] = [c["faithful"] for c in check]
-            values["wait_after_correct"] = [c["wait_after_correct"] for c in check]
-        for name, vs in values.items():
-            vs = [float(v) for v in vs if v is not None]
-            if vs:
-                out[name][q["id"]] = sum(vs) / len(vs)
+        item = {"metadata": item_metadata(task, q["id"])} if checks else None
+        rates = question_rates(q["samples"], task, item, q.get("prompt_opens_think", False))
+        for name, _ in names:
+            if name in _RATE_NAMES and _RATE_NAMES[name] in rates:
+                out[name][q["id"]] = rates[_RATE_NAMES[name]]
     return out
 
 
@@ -97,17 +92,24 @@ def heldout_curves(run_dir) -> list[dict]:
     """One dict per evaluated step, sorted by step: ``step`` and, for each metric of ``metrics_for``,
     its mean over held-out questions (``<m>``, ``<m>_se``) and its paired change from the first
     evaluation (step 0) over the questions that have it at both (``<m>_delta``, ``<m>_delta_se``).
-    Rates in [0, 1], tokens in tokens; standard errors over questions. [] without step-tagged evals."""
+    Rates in [0, 1], tokens in tokens; standard errors over questions. [] without a step-0 ("before")
+    evaluation."""
     run = Run(run_dir)
     task = run_task(run_dir)
-    evals = sorted((e for e in run.events() if e.get("event") == "eval" and "step" in e), key=lambda e: e["step"])
-    if not evals:
-        return []
-    base = per_question(evals[0], task)
+    evals = []
+    for e in run.events():
+        # The "before" evaluation is step 0 (one reused from an earlier stage was recorded without a step).
+        step = 0 if e.get("phase") == "before" else e.get("step")
+        if e.get("event") == "eval" and step is not None:
+            evals.append((step, e))
+    evals.sort(key=lambda pair: pair[0])
+    if not evals or evals[0][0] != 0:
+        return []  # no step-0 evaluation to pair with
+    base = per_question(evals[0][1], task)
     curves = []
-    for e in evals:
+    for step, e in evals:
         now = per_question(e, task)
-        row = {"step": e["step"]}
+        row = {"step": step}
         for name in now:
             row[name], row[f"{name}_se"] = mean_se(list(now[name].values()))
             common = [q for q in now[name] if q in base[name]]
@@ -149,7 +151,7 @@ TRAINING_COLUMNS = (
     ("format", "rewards/format/mean", True),
     ("tags", "rewards/tags/mean", False),
     ("tokens", "completion_length_mean", False),
-    ("clipped", "truncation_rate", True),
+    ("truncated", "truncation_rate", True),
     ("reflective", "any_reflective_share", True),
     ("seconds", "step_seconds", False),
 )
@@ -166,7 +168,7 @@ def training_curves(run_dir) -> list[dict]:
     for m in run.metrics():
         if m.get("step") is None or "reward_mean" not in m:
             continue
-        rows.append({**m, **{k: v for k, v in tags.get(m["step"], {}).items() if k != "step"}})
+        rows.append({**{k: v for k, v in tags.get(m["step"], {}).items() if k not in m}, **m})
     return rows
 
 

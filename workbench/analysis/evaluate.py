@@ -179,6 +179,41 @@ def evaluate_sampled(model, tokenizer, task, items: list[dict], prompts: list[st
     }
 
 
+def question_rates(samples: list[dict], task, item: dict | None = None, prompt_opens_think: bool = False) -> dict:
+    """One question's rates over its samples ({"completion", "tokens", "correct"} each): ``pass@1``,
+    ``mean_tokens`` (tokens), ``format_valid`` (``prompt_opens_think``: the prompt's open <think>
+    counts, as the reward saw it), ``behaviour/<b>`` for ``traces.BEHAVIOURS``, ``term/wait``,
+    ``any_reflective``, and with a task that defines ``check_metrics`` and the question's ``item``,
+    ``check/<name>`` over the samples where it is not None. A rate no sample has is left out."""
+    from workbench.analysis import traces
+
+    rates: dict[str, float] = {}
+
+    def add(name: str, values: list) -> None:
+        values = [float(v) for v in values if v is not None]
+        if values:
+            rates[name] = sum(values) / len(values)
+
+    tags = [traces.tag(s["completion"]) for s in samples]
+    add("pass@1", [s["correct"] for s in samples])
+    add("mean_tokens", [s["tokens"] for s in samples])
+    opened = "<think>" if prompt_opens_think else None
+    add("format_valid", [traces.split_think_answer(s["completion"], opened)["format_ok"] for s in samples])
+    for b in traces.BEHAVIOURS:
+        add(f"behaviour/{b}", [t["behaviours"][b] > 0 for t in tags])
+    add("term/wait", [t["terms"]["wait"] > 0 for t in tags])
+    add("any_reflective", [any(t["terms"].values()) for t in tags])
+    check = getattr(task, "check_metrics", None)
+    if check is not None and item is not None:
+        found: dict[str, list] = {}
+        for s in samples:
+            for name, value in check(s["completion"], item).items():
+                found.setdefault(name, []).append(value)
+        for name, values in found.items():
+            add(f"check/{name}", values)
+    return rates
+
+
 def sampled_metrics(sampled: dict, task) -> dict:
     """What the sampled answers of ``evaluate_sampled`` show, each as (mean, stderr) over questions.
 
@@ -186,41 +221,18 @@ def sampled_metrics(sampled: dict, task) -> dict:
     behaviour of ``traces.BEHAVIOURS`` and containing "wait" or any reflective term; and, when the
     task defines ``check_metrics(completion, item) -> {name: value or None}`` (the aha lab's worlds,
     whose checks can be verified exactly), the mean of each of those over the samples where it is
-    not None. Every rate is a per-question mean first, so questions weigh equally and the stderr is
-    over questions (a question's samples are not independent of each other).
+    not None (``question_rates``). Every rate is a per-question mean first, so questions weigh
+    equally and the stderr is over questions (a question's samples are not independent of each other).
     """
-    from workbench.analysis import traces
-
     per_question: dict[str, list[float]] = {}
-
-    def add(name: str, values: list) -> None:
-        values = [float(v) for v in values if v is not None]
-        if values:
-            per_question.setdefault(name, []).append(sum(values) / len(values))
-
-    check = getattr(task, "check_metrics", None)
     for q in sampled["items"]:
         item = {"id": q["id"], "question": q["question"], "answer": q["answer"], "metadata": q.get("metadata") or {}}
-        samples = q["samples"]
-        tags = [traces.tag(s["completion"]) for s in samples]
-        add("pass@1", [s["correct"] for s in samples])
-        add("mean_tokens", [s["tokens"] for s in samples])
-        opened = "<think>" if q.get("prompt_opens_think") else None  # the prompt's open tag, as the reward saw it
-        add("format_valid", [traces.split_think_answer(s["completion"], opened)["format_ok"] for s in samples])
-        for b in traces.BEHAVIOURS:
-            add(f"behaviour/{b}", [t["behaviours"][b] > 0 for t in tags])
-        add("term/wait", [t["terms"]["wait"] > 0 for t in tags])
-        add("any_reflective", [any(t["terms"].values()) for t in tags])
-        if check is not None:
-            found: dict[str, list] = {}
-            for s in samples:
-                for name, value in check(s["completion"], item).items():
-                    found.setdefault(name, []).append(value)
-            for name, values in found.items():
-                add(f"check/{name}", values)
+        for name, rate in question_rates(q["samples"], task, item, q.get("prompt_opens_think", False)).items():
+            per_question.setdefault(name, []).append(rate)
     out = {"questions": sampled["questions"], "n": sampled["n"], "temperature": sampled["temperature"]}
     for name, values in per_question.items():
         out[name], out[f"{name}_stderr"] = mean_and_stderr(values)
-    out["items"] = [{"id": q["id"], "samples": [{k: s[k] for k in ("completion", "tokens", "correct")}
-                                                 for s in q["samples"]]} for q in sampled["items"]]
+    out["items"] = [{"id": q["id"], "prompt_opens_think": q.get("prompt_opens_think", False),
+                     "samples": [{k: s[k] for k in ("completion", "tokens", "correct")} for s in q["samples"]]}
+                    for q in sampled["items"]]
     return out
