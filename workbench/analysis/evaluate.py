@@ -57,7 +57,11 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     through transformers' ``StopStringCriteria``; a completion that stops there ends with the
     token that completes the string, then one EOS token, as the GRPO trainer's rollouts do.
     ``tokens`` counts new tokens with the EOS; ``truncated``: the budget ran out first."""
+    from contextlib import nullcontext
+
     from tqdm.auto import tqdm
+
+    from workbench.grpo.fast import stopping_generation
 
     device = next(model.parameters()).device
     old_side = tokenizer.padding_side
@@ -75,23 +79,23 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
                 if stop:
                     # A row that reaches a stop string is finished; transformers fills the rest with the
                     # pad id, made EOS here so the row reads as "ended" like one that sampled EOS.
-                    kwargs.update(stop_strings=list(stop), tokenizer=tokenizer, pad_token_id=eos)
+                    kwargs.update(stop_strings=list(stop), pad_token_id=eos)
                 if do_sample:
                     kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
                 else:
                     # Greedy: unset sampling knobs a generation_config may carry, so none can leak in.
                     kwargs.update(temperature=None, top_p=None, top_k=None)
-                seqs = model.generate(**enc, **kwargs)
+                # The GRPO trainer's wrapper: the tokenizer stop strings need, and an EOS for the rows
+                # that stopped in the last step when every row ended before the budget.
+                with stopping_generation(model, tokenizer) if stop else nullcontext():
+                    seqs = model.generate(**enc, **kwargs)
                 new = seqs[:, enc["input_ids"].shape[1]:]  # (B, T_new)
-                # Generation ends before the budget only when every row has finished: a row without
-                # EOS then ended at a stop string in the last step (counted with the EOS it would get).
-                all_ended = new.size(1) < max_new_tokens
                 for row in new.tolist():
                     n = row.index(eos) + 1 if eos in row else len(row)
                     out.append({
                         "completion": tokenizer.decode(row[:n], skip_special_tokens=True),
-                        "tokens": n + (eos not in row and all_ended),
-                        "truncated": eos not in row and not all_ended,
+                        "tokens": n,
+                        "truncated": eos not in row,
                     })
     finally:
         tokenizer.padding_side = old_side

@@ -95,6 +95,26 @@ def patched_generate(model, wrap):
             del model.generate
 
 
+def stopping_generation(model, tokenizer):
+    """Within the block, ``model.generate(...)`` can honour ``stop_strings``: it receives the
+    ``tokenizer`` they need (TRL calls generate without one), and when generation ended before its
+    budget (every row finished), rows that ended at a stop string without room for the EOS filler
+    get one, so that TRL's mask (up to the first EOS) reads them as ended, not clipped."""
+
+    def wrap(original):
+        def generate(input_ids=None, **kwargs):
+            out = original(input_ids=input_ids, **{"tokenizer": tokenizer, **kwargs})
+            config = kwargs.get("generation_config")
+            budget = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
+            if budget is not None and out.size(1) - input_ids.size(1) < budget:
+                eos = torch.full((out.size(0), 1), tokenizer.eos_token_id, dtype=out.dtype, device=out.device)
+                out = torch.cat([out, eos], dim=1)  # after the first EOS of rows that have one: masked
+            return out
+        return generate
+
+    return patched_generate(model, wrap)
+
+
 def shared_prefix_generation(model):
     """Within the block, ``model.generate(input_ids, attention_mask, ...)`` prefills each distinct
     prompt once and continues every row from a copy of its prompt's KV cache."""

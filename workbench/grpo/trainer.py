@@ -44,29 +44,6 @@ def stop_generation_kwargs(stop: tuple[str, ...], tokenizer) -> dict | None:
     return {"stop_strings": list(stop), "pad_token_id": tokenizer.eos_token_id}
 
 
-def stopping_generation(model, tokenizer):
-    """Within the block, ``model.generate(...)`` can honour ``stop_strings``: it receives the
-    ``tokenizer`` they need (TRL calls generate without one), and when generation ended before its
-    budget (every row finished), rows that ended at a stop string without room for the EOS filler
-    get one, so that TRL's mask (up to the first EOS) reads them as ended, not clipped."""
-    import torch
-
-    from workbench.grpo.fast import patched_generate
-
-    def wrap(original):
-        def generate(input_ids=None, **kwargs):
-            out = original(input_ids=input_ids, **{"tokenizer": tokenizer, **kwargs})
-            config = kwargs.get("generation_config")
-            budget = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
-            if budget is not None and out.size(1) - input_ids.size(1) < budget:
-                eos = torch.full((out.size(0), 1), tokenizer.eos_token_id, dtype=out.dtype, device=out.device)
-                out = torch.cat([out, eos], dim=1)  # after the first EOS of rows that have one: masked
-            return out
-        return generate
-
-    return patched_generate(model, wrap)
-
-
 def make_trainer_class():
     """TRL's GRPOTrainer subclassed to log rollouts and take the fast step (workbench.grpo.fast).
 
@@ -77,7 +54,8 @@ def make_trainer_class():
     from trl import GRPOTrainer
 
     from workbench.analysis import traces
-    from workbench.grpo.fast import inverse_cdf_sampling, merged_lora, shared_prefix_generation, shared_prefix_logps
+    from workbench.grpo.fast import (inverse_cdf_sampling, merged_lora, shared_prefix_generation, shared_prefix_logps,
+                                     stopping_generation)
 
     class WorkbenchGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that logs each rollout (with per-reward values and advantage) to the run log."""
