@@ -46,6 +46,7 @@ def test_r1_pipeline_runs_end_to_end_and_chains_its_stages(tmp_path):
     # A stage that starts where the last one was evaluated reuses that evaluation (same items).
     before = Run(runs / "r1-2-reasoning_rl").evals()["before"]
     assert before.get("reused") and before["items"] == Run(runs / "r1-1-cold_start").evals()["after"]["items"]
+    assert before["step"] == 0  # the stage's own step 0, whatever step the earlier stage evaluated at
     # The merged policy is the adapter folded in: its weights moved away from the base model's.
     base, _ = load_model("tiny-random", resolve_precision("fp32", "none"), seed=0)
     merged, _ = load_model(s["cold_start"].policy, resolve_precision("fp32", "none"))
