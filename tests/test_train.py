@@ -177,7 +177,7 @@ def test_stopping_generation_adds_an_eos_only_when_every_row_ended_early():
     import torch
     from types import SimpleNamespace
 
-    from workbench.grpo.fast import stopping_generation
+    from workbench.analysis.evaluate import stopping_generation
 
     tok = SimpleNamespace(eos_token_id=2)
     prompt = torch.tensor([[7, 8], [7, 9]])

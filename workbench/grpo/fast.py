@@ -36,6 +36,8 @@ from contextlib import contextmanager
 
 import torch
 
+from workbench.analysis.evaluate import patched_generate
+
 
 @contextmanager
 def merged_lora(model):
@@ -77,42 +79,6 @@ def _unique_rows(ids, mask):
     unique, inverse = torch.unique(torch.cat([ids, mask], dim=1), dim=0, return_inverse=True)
     P = ids.size(1)
     return unique[:, :P], unique[:, P:], inverse
-
-
-@contextmanager
-def patched_generate(model, wrap):
-    """Within the block, ``model.generate`` is ``wrap(original_generate)``; afterwards it is what it was
-    (an instance attribute someone else set is put back, else the class's method shows through)."""
-    original = model.generate
-    had_own = "generate" in vars(model)
-    model.generate = wrap(original)
-    try:
-        yield model
-    finally:
-        if had_own:
-            model.generate = original
-        else:
-            del model.generate
-
-
-def stopping_generation(model, tokenizer):
-    """Within the block, ``model.generate(...)`` can honour ``stop_strings``: it receives the
-    ``tokenizer`` they need (TRL calls generate without one), and when generation ended before its
-    budget (every row finished), rows that ended at a stop string without room for the EOS filler
-    get one, so that TRL's mask (up to the first EOS) reads them as ended, not clipped."""
-
-    def wrap(original):
-        def generate(input_ids=None, **kwargs):
-            out = original(input_ids=input_ids, **{"tokenizer": tokenizer, **kwargs})
-            config = kwargs.get("generation_config")
-            budget = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
-            if budget is not None and out.size(1) - input_ids.size(1) < budget:
-                eos = torch.full((out.size(0), 1), tokenizer.eos_token_id, dtype=out.dtype, device=out.device)
-                out = torch.cat([out, eos], dim=1)  # after the first EOS of rows that have one: masked
-            return out
-        return generate
-
-    return patched_generate(model, wrap)
 
 
 def shared_prefix_generation(model):

@@ -54,8 +54,8 @@ def make_trainer_class():
     from trl import GRPOTrainer
 
     from workbench.analysis import traces
-    from workbench.grpo.fast import (inverse_cdf_sampling, merged_lora, shared_prefix_generation, shared_prefix_logps,
-                                     stopping_generation)
+    from workbench.analysis.evaluate import stopping_generation
+    from workbench.grpo.fast import inverse_cdf_sampling, merged_lora, shared_prefix_generation, shared_prefix_logps
 
     class WorkbenchGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that logs each rollout (with per-reward values and advantage) to the run log."""
