@@ -167,7 +167,14 @@ class StageConfig:
                           "it); `workbench train --resume RUN_DIR` does the same for a run directory."})
     # Output
     save_adapter: bool = field(default=True, metadata={"help": "Save the LoRA adapter + tokenizer at the end."})
-    report_to: str = field(default="none", metadata={"help": "Extra trackers for transformers (wandb, ...)."})
+    report_to: str = field(
+        default="none",
+        metadata={"help": "Trackers fed the same per-step metrics as metrics.jsonl, through transformers: none, "
+                          "tensorboard (offline: event files under <run>/trainer/runs), trackio, wandb, or several "
+                          "separated by ','."})
+    # Cost accounting (workbench.cost): recorded with every run, shown in the app and `workbench eval`.
+    gpu_hour_price: float = field(default=2.0, metadata={"help": "USD per GPU-hour (DeepSeek-R1's rate: $2)."})
+    cpu_core_hour_price: float = field(default=0.05, metadata={"help": "USD per CPU core-hour, for CPU runs."})
 
 
     def __post_init__(self):
@@ -458,7 +465,10 @@ def _trainer_kwargs(cfg: StageConfig, output_dir: str | Path, precision=None) ->
         save_strategy="steps",
         save_steps=cfg.save_steps if cfg.save_steps < 1 else int(cfg.save_steps),
         save_total_limit=cfg.save_total_limit,
-        report_to=cfg.report_to,
+        # Under DDP every parameter that trains is used in every forward (LoRA or full): no search for
+        # unused ones (transformers would turn it on for a PEFT model, an extra graph walk per step).
+        ddp_find_unused_parameters=False,
+        report_to=[r.strip() for r in cfg.report_to.split(",")] if "," in cfg.report_to else cfg.report_to,
         disable_tqdm=False,
     )
 

@@ -18,9 +18,10 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from workbench.config import StageConfig
-from workbench import runlog
+from workbench import cost, distributed, runlog
 from workbench.runlog import Run, RunWriter, this_process
 
 
@@ -35,6 +36,7 @@ class TrainResult:
     train_seconds: float | None = None  # the trainer's own train() time
     steps: int | None = None
     status: str = "finished"  # or "interrupted" (Ctrl-C / SIGTERM: checkpointed, resumable)
+    cost: dict | None = None  # workbench.cost.estimate: devices, device-hours, tokens, estimated USD
 
 
 def default_run_name(cfg: StageConfig) -> str:
@@ -111,13 +113,26 @@ class Stage:
         self.check_prompt_lengths()
         self.resume_from, self.interrupted = None, None
         existing = runlog.safe_run_dir(cfg.runs_root, cfg.run_name) if cfg.run_name else None
+        # Under N processes (accelerate launch, torchrun) the main process names, creates or reopens
+        # the run directory and alone writes it; the others hold a writer that writes nothing.
+        made: dict = {}
         if cfg.resume and existing is not None and (existing / runlog.EVENTS).is_file():
-            self.writer = self._reopen(existing, stage)
-            return
-        self.writer = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
-        self.writer.write_config(cfg.to_dict() if stage == "grpo" else {"stage": stage, **cfg.to_dict()})
-        self.writer.event("start", stage=stage, model=cfg.model, task=cfg.task, **this_process(),
-                          precision=self.precision.__dict__, versions=package_versions(), **(run_info or {}))
+            def reopen():
+                made["writer"] = self._reopen(existing, stage)
+                return str(self.resume_from)
+
+            self.resume_from = Path(distributed.agree(reopen))
+        else:
+            def create():
+                writer = made["writer"] = RunWriter.create(cfg.runs_root, cfg.run_name or default_run_name(cfg))
+                writer.write_config(cfg.to_dict() if stage == "grpo" else {"stage": stage, **cfg.to_dict()})
+                writer.event("start", stage=stage, model=cfg.model, task=cfg.task, **this_process(),
+                             precision=self.precision.__dict__, devices=cost.this_job(self.precision.device),
+                             versions=package_versions(), **(run_info or {}))
+                return str(writer.path)
+
+            existing = Path(distributed.agree(create))
+        self.writer = made.get("writer") or RunWriter.follower(existing)
 
     def check_prompt_lengths(self) -> None:
         """Refuse, before any run directory exists, a file task (JSONL) whose rendered prompt plus the
@@ -262,22 +277,31 @@ class Stage:
     def finish(self, trainer, tokenizer, before, after, status: str = "finished") -> TrainResult:
         if self.cfg.save_adapter:
             # A full fine-tune saves the whole policy (a model directory) where an adapter would go.
+            # The trainer's save_model: every process calls it (FSDP and ZeRO-3 gather the sharded
+            # weights), the main process writes.
             adapter = self.writer.path / (runlog.ADAPTER if self.cfg.finetune == "lora" else runlog.POLICY)
-            trainer.model.save_pretrained(adapter)
-            tokenizer.save_pretrained(adapter)
+            trainer.save_model(str(adapter))
+            if self.writer.active:
+                (adapter / "training_args.bin").unlink(missing_ok=True)  # the run's config.yaml says it
+                tokenizer.save_pretrained(adapter)
             self.writer.event("checkpoint", path=str(adapter), step=trainer.state.global_step)
+        seconds = time.time() - self.t_start
+        if not self.writer.active:  # another process wrote the run; this one only trained
+            return TrainResult(str(self.writer.path), before, after, seconds, None, trainer.state.global_step, status)
         trainer_dir = self.writer.path / "trainer"
         if trainer_dir.is_dir() and not any(trainer_dir.iterdir()):
             trainer_dir.rmdir()  # the trainer's output_dir; the workbench saves into the run directory itself
-        seconds = time.time() - self.t_start
         summary = {k: v for k, v in (("before", before), ("after", after)) if v}
-        train_seconds = next((e.get("train_runtime") for e in reversed(Run(self.writer.path).events())
-                              if e.get("event") == "train_summary"), None)
+        run = Run(self.writer.path)
+        events = run.events()
+        train_seconds = next((e.get("train_runtime") for e in reversed(events) if e.get("event") == "train_summary"),
+                             None)
+        spent = cost.estimate(events + [{"time": time.time()}], run.metrics(), run.config())
         self.writer.event("end", status=status, seconds=seconds, train_seconds=train_seconds,
-                          steps=trainer.state.global_step,
+                          steps=trainer.state.global_step, cost=spent,
                           **{f"{k}_accuracy": v["accuracy"] for k, v in summary.items()})
         return TrainResult(str(self.writer.path), before, after, seconds, train_seconds, trainer.state.global_step,
-                           status)
+                           status, spent)
 
     def run(self, trainer, tokenizer, max_new_tokens: int, progress: bool, before: dict | None = None,
             **setup) -> TrainResult:

@@ -113,9 +113,16 @@ class DiskFullError(RunDirError):
 class RunWriter:
     """Appends to a run directory. Create with ``RunWriter.create``."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, active: bool = True):
         self.path = Path(path)
+        self.active = active  # False: a process other than the main one under N processes (writes nothing)
         self._files = {}
+
+    @classmethod
+    def follower(cls, path: str | Path) -> "RunWriter":
+        """A writer for the run at ``path`` that writes nothing: what every process but the main one
+        holds when N processes train one run (``workbench.distributed``); the main one writes."""
+        return cls(path, active=False)
 
     @classmethod
     def create(cls, runs_root: str | Path, run_name: str) -> "RunWriter":
@@ -169,6 +176,8 @@ class RunWriter:
         return moved
 
     def _append(self, name: str, record: dict) -> None:
+        if not self.active:
+            return
         f = self._files.get(name)
         try:
             if f is None:
@@ -184,6 +193,8 @@ class RunWriter:
                                 f"(free space, then resume it from its last checkpoint)") from None
 
     def write_config(self, config_dict: dict) -> None:
+        if not self.active:
+            return
         (self.path / CONFIG).write_text(yaml.safe_dump(config_dict, sort_keys=False))
 
     def event(self, event: str, **data) -> None:

@@ -98,10 +98,15 @@ def cmd_train(argv: list[str]) -> int:
 
 def run_stage(cfg, fn, verb: str) -> int:
     """Run one stage; a second Ctrl-C (the step abandoned) still ends in one line and exit status 130."""
+    from workbench import distributed
     from workbench.lifecycle import default_run_name
 
-    cfg.run_name = cfg.run_name or default_run_name(cfg)
+    # Under N processes (accelerate launch, torchrun) the main process names the run and prints.
+    cfg.run_name = cfg.run_name or distributed.agree(lambda: default_run_name(cfg))
     try:
+        if not distributed.is_main_process():
+            result = fn(cfg, progress=False)
+            return 130 if result.status == "interrupted" else 0
         return finish_line(fn(cfg), verb)
     except KeyboardInterrupt:
         print(f"\ninterrupted (the step abandoned; the last checkpoint stands); resume with: "

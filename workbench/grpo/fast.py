@@ -125,6 +125,9 @@ def inverse_cdf_sampling():
 
 
 def _backbone(model):
+    # Under DDP the loss's model is the DistributedDataParallel wrapper: the prefix runs on the module
+    # inside it, the tail through the wrapper (so DDP prepares its gradient all-reduce as usual).
+    model = getattr(model, "module", model)
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
     return getattr(lm, lm.base_model_prefix)
 
