@@ -24,8 +24,10 @@ from typing import Any
 
 import yaml
 
+from workbench.cost import CPU_CORE_HOUR_PRICE, GPU_HOUR_PRICE
 from workbench.errors import WorkbenchError
 
+VLLM_MODES = ("colocate", "server")  # TRL's GRPOConfig.vllm_mode
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "bnpo", "cispo", "sapo")
 SCALE_REWARDS = ("group", "batch", "none")
 FINETUNE_MODES = ("lora", "full")
@@ -173,8 +175,8 @@ class StageConfig:
                           "tensorboard (offline: event files under <run>/trainer/runs), trackio, wandb, or several "
                           "separated by ','."})
     # Cost accounting (workbench.cost): recorded with every run, shown in the app and `workbench eval`.
-    gpu_hour_price: float = field(default=2.0, metadata={"help": "USD per GPU-hour (DeepSeek-R1's rate: $2)."})
-    cpu_core_hour_price: float = field(default=0.05, metadata={"help": "USD per CPU core-hour, for CPU runs."})
+    gpu_hour_price: float = field(default=GPU_HOUR_PRICE, metadata={"help": "USD per GPU-hour (DeepSeek-R1's rate: $2)."})
+    cpu_core_hour_price: float = field(default=CPU_CORE_HOUR_PRICE, metadata={"help": "USD per CPU core-hour, for CPU runs."})
 
 
     def __post_init__(self):
@@ -196,6 +198,9 @@ class StageConfig:
         for name in ("eval_every", "eval_samples"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.gpu_hour_price < 0 or self.cpu_core_hour_price < 0:
+            raise ConfigError(f"gpu_hour_price and cpu_core_hour_price must be >= 0 (USD per hour), got "
+                              f"{self.gpu_hour_price} and {self.cpu_core_hour_price}")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise ConfigError(f"max_seconds must be > 0 (or null for no limit), got {self.max_seconds}")
         if not (self.save_steps > 0 and (self.save_steps < 1 or float(self.save_steps).is_integer())):
@@ -283,6 +288,19 @@ class WorkbenchConfig(StageConfig):
     fast_generation: bool = field(
         default=True, metadata={"help": "Generate with LoRA folded in, each prompt prefilled once, cheap sampling (workbench.grpo.fast)."}
     )
+    # Generation with vLLM (GPU only; pip install -e ".[vllm]"), mapped into TRL's GRPOConfig as is.
+    use_vllm: bool = field(default=False, metadata={"help": "Generate rollouts with vLLM through TRL."})
+    vllm_mode: str = field(
+        default="colocate",
+        metadata={"help": "colocate (vLLM inside each training process, sharing its GPU) or server (a separate "
+                          "`trl vllm-serve` process or node; see vllm_server_base_url)."})
+    vllm_server_base_url: str | None = field(
+        default=None, metadata={"help": "server mode: the vLLM server's URL, e.g. http://10.0.0.5:8000 (default: "
+                                        "TRL's, http://0.0.0.0:8000)."})
+    vllm_gpu_memory_utilization: float = field(
+        default=0.3, metadata={"help": "colocate mode: the share of each GPU's memory vLLM may take, in (0, 1]."})
+    vllm_tensor_parallel_size: int = field(
+        default=1, metadata={"help": "colocate mode: GPUs one vLLM engine spans."})
 
     def __post_init__(self):
         self.rewards = {str(k): float(v) for k, v in RewardWeights(self.rewards).items()}
@@ -314,6 +332,12 @@ class WorkbenchConfig(StageConfig):
             raise ConfigError(f"beta must be >= 0 and epsilon > 0, got beta={self.beta}, epsilon={self.epsilon}")
         if self.reward_timeout_s is not None and not self.reward_timeout_s > 0:
             raise ConfigError(f"reward_timeout_s must be > 0 seconds (or null for no limit), got {self.reward_timeout_s}")
+        if self.vllm_mode not in VLLM_MODES:
+            raise ConfigError(f"unknown vllm_mode {self.vllm_mode!r}; valid choices: {', '.join(VLLM_MODES)}")
+        if not 0 < self.vllm_gpu_memory_utilization <= 1:
+            raise ConfigError(f"vllm_gpu_memory_utilization must be in (0, 1], got {self.vllm_gpu_memory_utilization}")
+        if self.vllm_tensor_parallel_size < 1:
+            raise ConfigError(f"vllm_tensor_parallel_size must be >= 1, got {self.vllm_tensor_parallel_size}")
         if not self.rewards:
             raise ConfigError("rewards is empty; give at least one, e.g. rewards: {accuracy: 1.0}")
         from workbench.rewards import check_reward_names
@@ -491,6 +515,11 @@ def to_grpo_config(cfg: WorkbenchConfig, output_dir: str | Path, precision=None,
         num_iterations=cfg.num_iterations,
         mask_truncated_completions=cfg.mask_truncated_completions,
         log_completions=False,  # every rollout goes to rollouts.jsonl instead
+        use_vllm=cfg.use_vllm,
+        vllm_mode=cfg.vllm_mode,
+        vllm_gpu_memory_utilization=cfg.vllm_gpu_memory_utilization,
+        vllm_tensor_parallel_size=cfg.vllm_tensor_parallel_size,
+        **({"vllm_server_base_url": cfg.vllm_server_base_url} if cfg.vllm_server_base_url else {}),
         remove_unused_columns=False,
     )
     kwargs.update(overrides)

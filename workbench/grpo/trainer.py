@@ -34,16 +34,65 @@ def build_dataset(task, n_prompts: int, template: str, tokenizer):
     } for it in items])
 
 
-def stop_generation_kwargs(stop: tuple[str, ...], tokenizer) -> dict | None:
+def stop_generation_kwargs(stop: tuple[str, ...], tokenizer, use_vllm: bool = False) -> dict | None:
     """TRL's ``generation_kwargs`` that end rollouts at ``stop`` (``workbench.templates.stop_strings``).
 
     transformers' ``StopStringCriteria`` ends a row at a stop string and fills the rest of it with
     the pad id, made EOS here: TRL's rollout mask ends at the first EOS, so the rollout keeps the
     stop string and one EOS after it, and TRL counts it as ended, not clipped. That EOS was not
-    sampled; it enters the loss like a sampled EOS, with the rollout's advantage. None: no stops."""
+    sampled; it enters the loss like a sampled EOS, with the rollout's advantage.
+
+    With ``use_vllm`` the same stops in vLLM's ``SamplingParams`` terms: ``stop`` and
+    ``include_stop_str_in_output`` (the text keeps the stop string, as above); vLLM adds no EOS, so
+    ``end_stopped_rows`` appends it. None: no stops."""
     if not stop:
         return None
+    if use_vllm:
+        return {"stop": list(stop), "include_stop_str_in_output": True}
     return {"stop_strings": list(stop), "pad_token_id": tokenizer.eos_token_id}
+
+
+def end_stopped_rows(completion_ids: list[list[int]], logprobs: list[list[float]] | None, stop, tokenizer,
+                     budget: int) -> tuple[list[list[int]], list[list[float]] | None]:
+    """vLLM's rollouts, each row that ended at a stop string given one EOS after it, as the
+    transformers path gives (``stop_generation_kwargs``), so TRL counts it as ended, not clipped
+    (and ``mask_truncated_completions`` keeps it). A row already ending in EOS, not ending with a
+    stop string, or at the ``budget`` (tokens) is left alone. The appended EOS's sampling log-prob
+    is NaN, TRL's value for a token vLLM did not score (its importance ratio is then 1).
+
+    ``completion_ids``: one list of token ids per rollout; ``logprobs``: the same shape, or None."""
+    eos = tokenizer.eos_token_id
+    ids_out, logps_out = [], [] if logprobs is not None else None
+    for i, ids in enumerate(completion_ids):
+        ids = list(ids)
+        row_logps = list(logprobs[i]) if logprobs is not None else None
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        if ids and ids[-1] != eos and len(ids) < budget and any(text.rstrip().endswith(s) for s in stop):
+            ids.append(eos)
+            if row_logps is not None:
+                row_logps.append(float("nan"))
+        ids_out.append(ids)
+        if logps_out is not None:
+            logps_out.append(row_logps)
+    return ids_out, logps_out
+
+
+def check_vllm(cfg: WorkbenchConfig) -> None:
+    """``use_vllm`` without vLLM installed, or without a GPU: one line (ConfigError) before a run directory exists."""
+    import importlib.util
+
+    from workbench.config import ConfigError
+
+    if not cfg.use_vllm:
+        return
+    if importlib.util.find_spec("vllm") is None:
+        raise ConfigError("use_vllm: true needs vLLM: pip install -e '.[vllm]' on a machine with a GPU "
+                          "(or use_vllm: false to generate with transformers)")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ConfigError("use_vllm: true needs a GPU (vLLM does not run on these CPUs); use_vllm: false generates "
+                          "with transformers")
 
 
 def make_trainer_class():
@@ -79,6 +128,16 @@ def make_trainer_class():
                 result = super()._generate(prompts)
             self._wb_generation = (time.perf_counter() - start, sum(len(ids) for ids in result[1]))
             return result
+
+        def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations,
+                                  has_tool_images=False):
+            completion_ids, logprobs = super()._generate_single_turn(prompt_ids, images, multimodal_fields,
+                                                                     num_generations, has_tool_images)
+            stop = (self.args.generation_kwargs or {}).get("stop")
+            if self.use_vllm and stop:
+                completion_ids, logprobs = end_stopped_rows(completion_ids, logprobs, stop, self.processing_class,
+                                                            self.max_completion_length)
+            return completion_ids, logprobs
 
         def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep,
                                                batch_size=None, compute_entropy=False, compute_aux_loss=False,
@@ -176,6 +235,7 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
     from workbench.rewards import SafeReward, build_rewards
 
     cfg = (cfg or WorkbenchConfig()).replace(**overrides) if overrides else (cfg or WorkbenchConfig())
+    check_vllm(cfg)
     stage = Stage(cfg, "grpo", run_info)
     writer = stage.writer
     try:
@@ -198,7 +258,7 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
             reward_funcs=funcs,
             args=to_grpo_config(cfg, writer.path / "trainer", precision=stage.precision, reward_weights=weights,
                                 disable_tqdm=not progress,
-                                generation_kwargs=stop_generation_kwargs(stage.stop, tokenizer)),
+                                generation_kwargs=stop_generation_kwargs(stage.stop, tokenizer, cfg.use_vllm)),
             train_dataset=dataset,
             processing_class=tokenizer,
             peft_config=stage.lora(),
