@@ -381,3 +381,18 @@ def test_a_resumed_run_reads_as_one_run(root):
     assert [m["step"] for m in data.metrics] == list(range(1, 16)) and max(r["step"] for r in data.rollouts) == 15
     assert not any(e["event"] == "end" for e in data.events)  # the old end was superseded: the run goes on
     assert moved == {"metrics.jsonl": 5, "rollouts.jsonl": 160}
+
+
+def test_status_line_shows_device_hours_and_cost(tmp_path):
+    writer = RunWriter.create(tmp_path, "costed")
+    writer.write_config({"model": "tiny-random", "task": "chain_sum", "max_steps": 2, "cpu_core_hour_price": 0.1})
+    writer.event("start", pid=os.getpid(), host=os.uname().nodename,
+                 devices={"type": "cpu", "name": "test cpu", "count": 2, "unit": "core"})
+    writer.close()
+    events = _lines(tmp_path / "costed" / "events.jsonl")
+    _append(tmp_path / "costed" / "events.jsonl", {"time": events[0]["time"] + 1800, "event": "end",
+                                                   "status": "finished", "seconds": 1800})
+    s = D.summary(D.RunStore(tmp_path).get("costed"))
+    assert s["cost"]["device_hours"] == pytest.approx(1.0)
+    assert "1 core-hours · $0.1 at $0.1/core-hour" in D.status_html(s)
+    assert D.summary(D.RunStore(tmp_path).get("costed"))["cost"]["cost_usd"] == pytest.approx(0.1)

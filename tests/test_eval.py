@@ -36,7 +36,11 @@ def test_eval_cli_on_a_run_directory(tmp_path, capsys):
     votes = [majority_vote([s["extracted"] for s in q["samples"][:2]]) for q in result["items"]]
     cons = [v is not None and task.score(v, eval_items[q["id"]]) >= 1.0 for v, q in zip(votes, result["items"])]
     assert result["cons@2"] == pytest.approx(sum(cons) / 5)
-    assert "pass@1" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "pass@1" in printed
+    # The training run's cost beside its scores: the run's own device-hours (workbench.cost).
+    assert result["run_cost"]["device"] == "cpu" and result["run_cost"]["device_hours"] > 0
+    assert "training cost" in printed and "core-hours" in printed
 
 
 def test_eval_refuses_k_larger_than_samples(capsys):

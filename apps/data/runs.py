@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from workbench import runlog
+from workbench import cost, runlog
 from workbench.analysis import traces
 from workbench.runlog import RunDirError
 
@@ -187,6 +187,8 @@ def summary(data: RunData) -> dict:
         "error": next((e.get("error") for e in reversed(events) if e.get("event") == "error"
                        and e.get("where") == "train"), None),
         "model": cfg.get("model"), "task": cfg.get("task"),
+        # Device-hours and estimated cost so far (workbench.cost); None for runs made before costs were recorded.
+        "cost": cost.estimate(events, metrics, cfg, running=status == "running"),
     }
 
 
@@ -237,6 +239,11 @@ def status_html(s: dict) -> str:
     if s["before"] is not None or s["after"] is not None:
         parts.append(f"held-out accuracy {pct(s['before'])} → {pct(s['after'])}")
     parts.append(f"{html.escape(str(s['model']))} on {html.escape(str(s['task']))}")
+    if s.get("cost"):
+        c = s["cost"]
+        unit = html.escape(str(c.get("unit") or "device"))
+        parts.append(f'<span class="wb-cost" title="{html.escape(cost.describe(c))}">{c["device_hours"]:.3g} '
+                     f'{unit}-hours · ${c["cost_usd"]:.3g} at ${c["price_per_hour"]:g}/{unit}-hour</span>')
     out = " · ".join(parts)
     warnings = [f"{s['corrupt']} corrupt line(s) skipped"] if s["corrupt"] else []
     if s["partial"]:

@@ -13,6 +13,7 @@ def cmd_eval(argv: list[str]) -> int:
 
     import torch
 
+    from workbench import cost
     from workbench.analysis.evaluate import evaluate_accuracy, evaluate_sampled
     from workbench.models import EMBEDDED_MODEL, check_model_name, load_policy
     from workbench.runlog import POLICY, Run
@@ -72,6 +73,10 @@ def cmd_eval(argv: list[str]) -> int:
     for name in ("pass@1", f"pass@{k}", f"cons@{k}", "format_valid") + (("greedy_accuracy",) if a.greedy else ()):
         print(f"  {name:16s} {100 * result[name]:5.1f}% +- {100 * result[name + '_stderr']:.1f}")
     print(f"  {'mean tokens':16s} {result['mean_tokens']:5.1f} +- {result['mean_tokens_stderr']:.1f}")
+    if a.run:  # what training this policy cost (workbench.cost), beside what it scores
+        run = Run(a.run)
+        result["run_cost"] = cost.estimate(run.events(), run.metrics(), cfg, running=run.status() == "running")
+        print(f"  {'training cost':16s} {cost.describe(result['run_cost']) or 'not recorded (a run from before costs)'}")
     targets = [Path(a.output)] if a.output else []
     if a.run:
         targets.append(Path(a.run) / (f"eval_base_k{k}.json" if a.base else f"eval_k{k}.json"))

@@ -24,6 +24,10 @@ def print_result(result) -> None:
         print(f"  after  : {100 * a['accuracy']:.1f}% +- {100 * a['stderr']:.1f}")
         print(f"  gain   : {100 * d['gain']:+.1f} points +- {100 * d['stderr']:.1f} (paired standard error)")
     print(f"wall time: {result.seconds / 60:.1f} min")
+    if result.cost:
+        from workbench.cost import describe
+
+        print(f"cost: {describe(result.cost)}")
 
 
 def finish_line(result, verb: str) -> int:
