@@ -179,3 +179,18 @@ def test_report_to_tensorboard_offline_gets_the_run_directorys_metrics(tmp_path)
     logged = [e.value for e in board.Scalars("train/reward")]
     assert logged == pytest.approx([m["reward_mean"] for m in metrics])
     assert [e.step for e in board.Scalars("train/reward")] == [m["step"] for m in metrics]
+
+
+def test_launch_scripts_parse_and_pass_flags_workbench_train_knows():
+    import re
+    import subprocess
+
+    from workbench.config import parse_cli
+
+    for script in ("scripts/slurm/grpo_multinode.sbatch", "scripts/gpu_check.sh"):
+        subprocess.run(["bash", "-n", str(ROOT / script)], check=True)
+    text = (ROOT / "scripts/slurm/grpo_multinode.sbatch").read_text()
+    default = re.search(r"ACCELERATE_CONFIG=\$\{ACCELERATE_CONFIG:-([^}]+)\}", text).group(1)
+    assert (ROOT / default).is_file()
+    cfg = parse_cli(["--use_vllm", "true", "--vllm_mode", "server", "--vllm_server_base_url", "http://node5:8000"])
+    assert (cfg.use_vllm, cfg.vllm_mode, cfg.vllm_server_base_url) == (True, "server", "http://node5:8000")

@@ -219,7 +219,15 @@ def grpo_record(logs: dict, trainer, callback) -> dict:
         "generation_seconds": gen_s,
         "generated_tokens": gen_tokens,
         "generated_tokens_per_s": (gen_tokens / gen_s) if gen_s else None,
+        "gpu_memory_peak_gb": gpu_memory_peak_gb(),
     }
+
+
+def gpu_memory_peak_gb() -> float | None:
+    """This process's peak GPU memory allocated by torch so far, in GB (1e9 bytes); None without CUDA."""
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else None
 
 
 def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_funcs: list | None = None,
