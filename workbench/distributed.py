@@ -81,3 +81,17 @@ def wait_for_main() -> None:
     """A barrier: every process waits here until all arrive (the main one after writing)."""
     if world_size() > 1:
         _state().wait_for_everyone()
+
+
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` is true on any process (an all-reduce of one number; all processes must call
+    it). What makes a stop decision the same everywhere: a signal or a time budget seen by one process
+    stops all of them at the same step, where a lone stop would leave the others waiting forever."""
+    if world_size() == 1:
+        return bool(flag)
+    import torch
+    from accelerate.utils import reduce
+
+    state = _state()
+    return bool(reduce(torch.tensor([float(bool(flag))], device=state.device), reduction="sum").item() > 0)
+

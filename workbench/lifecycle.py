@@ -60,7 +60,9 @@ def make_runlog_callback(writer: RunWriter, trainer_ref: list, record, max_secon
 
         def on_step_end(self, args, state, control, **kwargs):
             self._step_seconds = time.perf_counter() - self._t0
-            if max_seconds is not None and time.perf_counter() - self._train_start >= max_seconds:
+            # Under N processes the budget is the main process's clock, agreed by all: they stop together.
+            if max_seconds is not None and distributed.any_process(
+                    distributed.is_main_process() and time.perf_counter() - self._train_start >= max_seconds):
                 control.should_training_stop = True
                 control.should_save = True  # a budget stop is resumable too
                 writer.event("budget", max_seconds=max_seconds, step=state.global_step,
@@ -359,9 +361,11 @@ class Stage:
 
         class StopOnSignal(TrainerCallback):
             def on_step_end(self, args, state, control, **kwargs):
-                if stage.interrupted:
+                # A signal to any of N processes stops all of them after this step (distributed.any_process).
+                if distributed.any_process(bool(stage.interrupted)):
                     control.should_save = True
                     control.should_training_stop = True
+                    stage.interrupted = stage.interrupted or "another process's signal"
                     stage.writer.event("interrupted", signal=stage.interrupted, step=state.global_step)
 
         return StopOnSignal()
