@@ -5,7 +5,6 @@ The job (tests/distributed/two_process_train.py) trains the tiny model for 2 GRP
 ``workbench.train``; nothing here is mocked. About 20 s on 2 cores.
 """
 
-import json
 import os
 import subprocess
 import sys

@@ -6,11 +6,10 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
 
 from workbench import cost
 from workbench.config import ConfigError, WorkbenchConfig, to_grpo_config
-from workbench.grpo.trainer import check_vllm, end_stopped_rows, stop_generation_kwargs
+from workbench.grpo.trainer import end_stopped_rows, stop_generation_kwargs
 from workbench.models import load_tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,6 @@ import time
 
 GPU_HOUR_PRICE = 2.0  # USD per GPU-hour (DeepSeek-R1, Nature 2025: the rate behind its $294k)
 CPU_CORE_HOUR_PRICE = 0.05  # USD per core-hour
-PAPER_R1_GPU_HOURS = 512 * (198 + 80)  # H800-hours for R1-Zero plus R1 (R1_NOTES: "512 H800 GPUs for 198 hours; R1: 80")
 
 
 def this_job(device: str) -> dict:
