@@ -343,11 +343,15 @@ def _traces(record: dict) -> dict:
     return tag(record.get("completion") or "", record.get("prompt"))
 
 
+# (kind, name) of every series a step summary counts: behaviours, then R1's reflective terms.
+SERIES: tuple[tuple[str, str], ...] = tuple(("behaviour", b) for b in BEHAVIOURS) + tuple(("term", t) for t in REFLECTIVE_TERMS)
+
+
 def _by_step(rollouts: list[dict]) -> dict:
     steps = defaultdict(list)
     for r in rollouts:
         if r.get("step") is not None:
-            steps[r["step"]].append((r, _traces(r)))
+            steps[r["step"]].append(r)
     return dict(sorted(steps.items()))
 
 
@@ -360,6 +364,113 @@ def _reward(r: dict) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
+def step_summary(rollouts: list[dict], first_index: int = 0) -> dict:
+    """What the curves, aha events and reward correlation need from one step's rollouts, as counts
+    and sums that merge (``merge_summaries``) and fit on one JSON line: the rollout log's index keeps
+    one per step, so readers draw a million-rollout run without reading its rollouts.
+
+    {"n", "words", "think_words", "format_ok", "any_term", "any_behaviour" (rollouts showing any),
+    "series": {"<kind>:<name>": [occurrences, rollouts showing it]}, "scored", "reward_sum",
+    "reward_sumsq" (rollouts with a numeric reward), "behaviour_reward": {b: [scored rollouts with b,
+    their reward sum]}, "prompts": {prompt_id: [rollouts, showing series 1, ...]} (series in
+    ``SERIES`` order), "best": {"<kind>:<name>": [reward or None, count, index]}: the best-rewarded
+    rollout showing it (then the one showing it most), ``index`` its position in the step counted
+    from ``first_index``}. Uses record["traces"] where logged (see _traces)."""
+    out = {"n": 0, "words": 0, "think_words": 0, "format_ok": 0, "any_term": 0, "any_behaviour": 0,
+           "series": {f"{k}:{n}": [0, 0] for k, n in SERIES}, "scored": 0, "reward_sum": 0.0, "reward_sumsq": 0.0,
+           "behaviour_reward": {b: [0, 0.0] for b in BEHAVIOURS}, "prompts": {}, "best": {}}
+    for i, r in enumerate(rollouts, start=first_index):
+        tr, x = _traces(r), _reward(r)
+        out["n"] += 1
+        out["words"] += tr.get("words", 0)
+        out["think_words"] += tr.get("think_words", 0)
+        out["format_ok"] += bool(tr.get("format_ok"))
+        out["any_term"] += any(_has(tr, "term", t) for t in REFLECTIVE_TERMS)
+        out["any_behaviour"] += any(_has(tr, "behaviour", b) for b in BEHAVIOURS)
+        shows = []
+        for kind, name in SERIES:
+            count = (tr.get("behaviours" if kind == "behaviour" else "terms") or {}).get(name, 0)
+            key = f"{kind}:{name}"
+            out["series"][key][0] += count
+            out["series"][key][1] += count > 0
+            shows.append(int(count > 0))
+            if count > 0:
+                best = out["best"].get(key)
+                if best is None or _better((x, count), best):
+                    out["best"][key] = [x, count, i]
+        if x is not None:
+            out["scored"] += 1
+            out["reward_sum"] += x
+            out["reward_sumsq"] += x * x
+            for b in BEHAVIOURS:
+                if _has(tr, "behaviour", b):
+                    out["behaviour_reward"][b][0] += 1
+                    out["behaviour_reward"][b][1] += x
+        pid = r.get("prompt_id")
+        if pid is not None:
+            row = out["prompts"].setdefault(str(pid), [0] * (1 + len(SERIES)))
+            row[0] += 1
+            for j, v in enumerate(shows, start=1):
+                row[j] += v
+    return out
+
+
+def _better(candidate: tuple, best: list) -> bool:
+    """Whether (reward, count) beats the kept [reward, count, index]: a higher reward (None lowest),
+    then more occurrences; a tie keeps the earlier rollout."""
+    def key(reward, count):
+        return (-math.inf if reward is None else reward, count)
+
+    return key(*candidate) > key(best[0], best[1])
+
+
+def merge_summaries(a: dict, b: dict) -> dict:
+    """The summary of two disjoint sets of one step's rollouts (``b`` after ``a`` in the log)."""
+    out = {k: a[k] + b[k] for k in ("n", "words", "think_words", "format_ok", "any_term", "any_behaviour", "scored",
+                                     "reward_sum", "reward_sumsq")}
+    out["series"] = {k: [a["series"][k][0] + b["series"][k][0], a["series"][k][1] + b["series"][k][1]]
+                     for k in a["series"]}
+    out["behaviour_reward"] = {k: [a["behaviour_reward"][k][0] + b["behaviour_reward"][k][0],
+                                   a["behaviour_reward"][k][1] + b["behaviour_reward"][k][1]] for k in a["behaviour_reward"]}
+    prompts = {k: list(v) for k, v in a["prompts"].items()}
+    for k, v in b["prompts"].items():
+        prompts[k] = [x + y for x, y in zip(prompts[k], v)] if k in prompts else list(v)
+    out["prompts"] = prompts
+    best = dict(a["best"])
+    for k, v in b["best"].items():
+        if k not in best or _better((v[0], v[1]), best[k]):
+            best[k] = v
+    out["best"] = best
+    return out
+
+
+def summarize_steps(rollouts: list[dict]) -> dict:
+    """{step: step_summary} of a list of rollouts, in step order (each step's rollouts in log order)."""
+    return {step: step_summary(items) for step, items in _by_step(rollouts).items()}
+
+
+def curves_from_summaries(summaries: dict) -> list[dict]:
+    """``step_curves`` from per-step summaries ({step: step_summary}), without the rollouts."""
+    curves = []
+    for step, sm in sorted(summaries.items()):
+        n, words = sm["n"], sm["words"]
+        if not n:
+            continue
+        row = {"step": step, "n": n, "words": words}
+        for kind, name in SERIES:
+            occ, showing = sm["series"][f"{kind}:{name}"]
+            row[f"{kind}_rate/{name}"] = 1000.0 * occ / words if words else None
+            row[f"{kind}_share/{name}"] = showing / n
+        row["any_reflective_share"] = sm["any_term"] / n
+        row["any_behaviour_share"] = sm["any_behaviour"] / n
+        row["think_words_mean"] = sm["think_words"] / n
+        row["format_ok_share"] = sm["format_ok"] / n
+        row["completion_words_mean"] = words / n
+        row["reward_mean"] = sm["reward_sum"] / sm["scored"] if sm["scored"] else None
+        curves.append(row)
+    return curves
+
+
 def step_curves(rollouts: list[dict]) -> list[dict]:
     """One dict per step, sorted by step: {"step", "n" (rollouts), "words" (total), "term_rate/<t>" and
     "behaviour_rate/<b>" (occurrences per 1,000 words; None when the step has no words),
@@ -368,26 +479,7 @@ def step_curves(rollouts: list[dict]) -> list[dict]:
     "completion_words_mean", "reward_mean" (None without rewards)}.
 
     Uses record["traces"] where logged (see _traces), else tags each record with its prompt."""
-    curves = []
-    for step, items in _by_step(rollouts).items():
-        n = len(items)
-        words = sum(tr.get("words", 0) for _, tr in items)
-        row = {"step": step, "n": n, "words": words}
-        for kind, names, key in (("term", REFLECTIVE_TERMS, "term"), ("behaviour", BEHAVIOURS, "behaviour")):
-            plural = "terms" if kind == "term" else "behaviours"
-            for name in names:
-                total = sum((tr.get(plural) or {}).get(name, 0) for _, tr in items)
-                row[f"{key}_rate/{name}"] = 1000.0 * total / words if words else None
-                row[f"{key}_share/{name}"] = sum(_has(tr, kind, name) for _, tr in items) / n
-        row["any_reflective_share"] = sum(any(_has(tr, "term", t) for t in REFLECTIVE_TERMS) for _, tr in items) / n
-        row["any_behaviour_share"] = sum(any(_has(tr, "behaviour", b) for b in BEHAVIOURS) for _, tr in items) / n
-        row["think_words_mean"] = sum(tr.get("think_words", 0) for _, tr in items) / n
-        row["format_ok_share"] = sum(bool(tr.get("format_ok")) for _, tr in items) / n
-        row["completion_words_mean"] = words / n
-        rewards = [x for x in (_reward(r) for r, _ in items) if x is not None]
-        row["reward_mean"] = sum(rewards) / len(rewards) if rewards else None
-        curves.append(row)
-    return curves
+    return curves_from_summaries(summarize_steps(rollouts))
 
 
 def _z_two_proportions(x0: int, n0: int, x1: int, n1: int) -> float | None:
@@ -417,31 +509,35 @@ def aha_events(rollouts: list[dict], z: float = 3.0, min_count: int = 3) -> list
     recurring prompts with the share on them from the event step on (None when none recur).
     """
     steps = _by_step(rollouts)
+    return aha_from_summaries({s: step_summary(items) for s, items in steps.items()}, steps.__getitem__, z, min_count)
+
+
+def aha_from_summaries(summaries: dict, step_rollouts, z: float = 3.0, min_count: int = 3) -> list[dict]:
+    """``aha_events`` from per-step summaries ({step: step_summary}); ``step_rollouts(step)`` returns a
+    step's rollouts in log order, read only for the steps whose exemplar an event shows."""
+    steps = {s: sm for s, sm in sorted(summaries.items()) if sm["n"]}
     if len(steps) < 2:
         return []
     first, *later = steps
     base = steps[first]
-    base_ids = {r.get("prompt_id") for r, _ in base} - {None}
+    base_ids = set(base["prompts"])
     events = []
     for kind, names in (("behaviour", BEHAVIOURS), ("term", REFLECTIVE_TERMS)):
         for name in names:
-            x0 = sum(_has(tr, kind, name) for _, tr in base)
+            key = f"{kind}:{name}"
+            x0 = base["series"][key][1]
             for step in later:
-                items = steps[step]
-                x1 = sum(_has(tr, kind, name) for _, tr in items)
-                zs = _z_two_proportions(x0, len(base), x1, len(items))
+                sm = steps[step]
+                x1 = sm["series"][key][1]
+                zs = _z_two_proportions(x0, base["n"], x1, sm["n"])
                 if x1 < min_count or zs is None or zs <= z:
                     continue
-                showing = [(r, tr) for r, tr in items if _has(tr, kind, name)]
-                # The best-rewarded rollout showing it, then the one showing it most.
-                key = "behaviours" if kind == "behaviour" else "terms"
-                r, _ = max(showing, key=lambda it: (-math.inf if _reward(it[0]) is None else _reward(it[0]),
-                                                    it[1][key].get(name, 0)))
+                r = step_rollouts(step)[sm["best"][key][2]]
                 events.append({
                     "kind": kind, "name": name, "step": step, "baseline_step": first,
-                    "baseline_share": x0 / len(base), "n_baseline": len(base),
-                    "share": x1 / len(items), "n": len(items), "count": x1, "z": zs,
-                    "same_prompts": _same_prompts(steps, base, base_ids, step, kind, name),
+                    "baseline_share": x0 / base["n"], "n_baseline": base["n"],
+                    "share": x1 / sm["n"], "n": sm["n"], "count": x1, "z": zs,
+                    "same_prompts": _same_prompts(steps, base, base_ids, step, key),
                     "exemplar": {"step": step, "prompt_id": r.get("prompt_id"), "completion": completion_text(r.get("completion")),
                                  "reward": r.get("reward"), "advantage": r.get("advantage"),
                                  "matches": exemplar_matches(r.get("completion") or "", r.get("prompt"),
@@ -451,36 +547,45 @@ def aha_events(rollouts: list[dict], z: float = 3.0, min_count: int = 3) -> list
     return sorted(events, key=lambda e: (e["step"], e["kind"], e["name"]))
 
 
-def _same_prompts(steps: dict, base: list, base_ids: set, from_step, kind: str, name: str) -> dict | None:
-    again = [tr for s, items in steps.items() if s >= from_step for r, tr in items if r.get("prompt_id") in base_ids]
-    ids = {r.get("prompt_id") for s, items in steps.items() if s >= from_step for r, _ in items} & base_ids
+def _same_prompts(steps: dict, base: dict, base_ids: set, from_step, key: str) -> dict | None:
+    j = 1 + [f"{k}:{n}" for k, n in SERIES].index(key)
+    again = [row for s, sm in steps.items() if s >= from_step for pid, row in sm["prompts"].items() if pid in base_ids]
     if not again:
         return None
-    before = [tr for r, tr in base if r.get("prompt_id") in ids]
-    return {"prompt_ids": len(ids), "n_baseline": len(before),
-            "baseline_share": sum(_has(tr, kind, name) for tr in before) / len(before),
-            "n": len(again), "share": sum(_has(tr, kind, name) for tr in again) / len(again)}
+    ids = {pid for s, sm in steps.items() if s >= from_step for pid in sm["prompts"]} & base_ids
+    before = [base["prompts"][pid] for pid in ids]
+    n_before = sum(row[0] for row in before)
+    return {"prompt_ids": len(ids), "n_baseline": n_before,
+            "baseline_share": sum(row[j] for row in before) / n_before,
+            "n": sum(row[0] for row in again), "share": sum(row[j] for row in again) / sum(row[0] for row in again)}
 
 
 def reward_correlation(rollouts: list[dict]) -> dict[str, dict]:
     """Per behaviour: {"n_with", "n_without", "reward_with", "reward_without", "r"}: mean total reward of
     rollouts showing it and not, and the point-biserial correlation of the indicator with the reward
     (None when undefined: an empty side or a constant reward). Rollouts without a numeric reward are skipped."""
-    scored = [(x, _traces(r)) for r in rollouts if (x := _reward(r)) is not None]
-    n = len(scored)
+    return correlation_from_summaries(summarize_steps(rollouts))
+
+
+def correlation_from_summaries(summaries: dict) -> dict[str, dict]:
+    """``reward_correlation`` from per-step summaries ({step: step_summary}), without the rollouts."""
+    n = sum(sm["scored"] for sm in summaries.values())
+    total = sum(sm["reward_sum"] for sm in summaries.values())
+    sumsq = sum(sm["reward_sumsq"] for sm in summaries.values())
     out = {}
     for b in BEHAVIOURS:
-        with_ = [x for x, tr in scored if _has(tr, "behaviour", b)]
-        without = [x for x, tr in scored if not _has(tr, "behaviour", b)]
-        m1 = sum(with_) / len(with_) if with_ else None
-        m0 = sum(without) / len(without) if without else None
+        n1 = sum(sm["behaviour_reward"][b][0] for sm in summaries.values())
+        s1 = sum(sm["behaviour_reward"][b][1] for sm in summaries.values())
+        n0, s0 = n - n1, total - s1
+        m1 = s1 / n1 if n1 else None
+        m0 = s0 / n0 if n0 else None
         r = None
-        if with_ and without:
-            mean = (sum(with_) + sum(without)) / n
-            sd = math.sqrt(sum((x - mean) ** 2 for x, _ in scored) / n)
-            if sd > 0:
-                r = (m1 - m0) / sd * math.sqrt(len(with_) * len(without) / n**2)
-        out[b] = {"n_with": len(with_), "n_without": len(without), "reward_with": m1, "reward_without": m0, "r": r}
+        if n1 and n0:
+            mean = total / n
+            sd = math.sqrt(max(sumsq / n - mean * mean, 0.0))
+            if sd > 1e-12:
+                r = (m1 - m0) / sd * math.sqrt(n1 * n0 / n**2)
+        out[b] = {"n_with": n1, "n_without": n0, "reward_with": m1, "reward_without": m0, "r": r}
     return out
 
 
