@@ -151,7 +151,7 @@ def test_truncated_last_line_is_reported_then_read_when_completed(root):
         f.write(line[40:] + "\n")
     version = data.version
     data = store.get("demo")
-    assert len(data.rollouts) == 641 and data.partial[runlog.ROLLOUTS] == 0 and data.version > version
+    assert data.rollout_count == 641 and data.partial[runlog.ROLLOUTS] == 0 and data.version > version
 
 
 def test_corrupt_middle_line_is_skipped_and_counted(root):
@@ -194,7 +194,7 @@ def test_live_run_is_read_incrementally(tmp_path):
         writer.rollouts([_rollout(step, index=i) for i in range(4)])
         v = data.version
         assert store.get("live") is data and data.version == v + 1
-        assert len(data.rollouts) == 4 * step and D.rollout_steps(data) == list(range(1, step + 1))
+        assert data.rollout_count == 4 * step and D.rollout_steps(data) == list(range(1, step + 1))
     assert D.summary(data)["eta"] == pytest.approx(20.0)  # 2 steps left at 10 s each
     assert store.get("live").version == data.version  # nothing new: nothing to re-render
     writer.close()
@@ -371,14 +371,14 @@ def test_a_resumed_run_reads_as_one_run(root):
 
     data = D.RunStore(root).get("demo")
     data.refresh()
-    steps = sorted({r["step"] for r in data.rollouts})
+    steps = data.rollout_steps()
     assert steps[-1] == 20 and len(data.metrics) == 20
     writer = RunWriter.reopen(root / "demo")
     moved = writer.supersede_after(15)  # as a resume from the checkpoint of step 15 does
     writer.event("resume", from_step=15, found="crashed", dropped=moved)
     writer.close()
     data.refresh()
-    assert [m["step"] for m in data.metrics] == list(range(1, 16)) and max(r["step"] for r in data.rollouts) == 15
+    assert [m["step"] for m in data.metrics] == list(range(1, 16)) and max(data.rollout_steps()) == 15
     assert not any(e["event"] == "end" for e in data.events)  # the old end was superseded: the run goes on
     assert moved == {"metrics.jsonl": 5, "rollouts.jsonl": 160}
 
@@ -396,3 +396,21 @@ def test_status_line_shows_device_hours_and_cost(tmp_path):
     assert s["cost"]["device_hours"] == pytest.approx(1.0)
     assert "1 core-hours · $0.1 at $0.1/core-hour" in D.status_html(s)
     assert D.summary(D.RunStore(tmp_path).get("costed"))["cost"]["cost_usd"] == pytest.approx(0.1)
+
+
+def test_long_runs_are_drawn_from_a_sample_of_their_steps(tmp_path):
+    """A cluster-length run's curves keep at most about MAX_POINTS points per series (first and last
+    steps kept), so the browser's cost does not grow with the run."""
+    from apps.data.curves import MAX_POINTS, sampled
+
+    assert sampled(10) == list(range(10))
+    picks = sampled(10_000)
+    assert picks[0] == 0 and picks[-1] == 9_999 and len(picks) <= MAX_POINTS + 1
+    writer = RunWriter.create(tmp_path, "long")
+    writer.write_config({"model": "tiny-random", "task": "chain_sum", "max_steps": 5000})
+    for step in range(1, 5001):
+        writer.metrics({"step": step, "reward_mean": step / 5000, "reward_std": 0.1})
+    writer.close()
+    fig = D.curves_figure([D.RunStore(tmp_path).get("long")])
+    reward = next(t for t in fig.data if t.name == "long · reward")
+    assert len(reward.x) <= MAX_POINTS + 1 and reward.x[-1] == 5000 and reward.y[-1] == pytest.approx(1.0)

@@ -32,6 +32,10 @@ Layout of ``<runs_root>/<run_name>/``::
                        "prompt", "answer", "group", "index", "completion", "tokens", "truncated",
                        "rewards": {name: value or null}, "reward", "advantage",
                        "traces": workbench.analysis.traces.tag(completion, prompt)}
+    rollouts.index.jsonl  one line per step per write: {"step", "offset" (bytes into rollouts.jsonl),
+                       "bytes", "n", "summary": workbench.analysis.traces.step_summary or null}, so a
+                       reader shows one step, or draws the curves, without reading the log (RolloutLog).
+                       Derived: a resume deletes it and readers rebuild what it lacks from the log.
     trainer/         the trainer's checkpoints (checkpoint-<step>/: adapter or model, optimizer,
                        scheduler, RNG states, trainer state), the last ``save_total_limit`` kept
     superseded/      records a resume took out of metrics.jsonl and rollouts.jsonl (see below)
@@ -74,6 +78,7 @@ CONFIG = "config.yaml"
 EVENTS = "events.jsonl"
 METRICS = "metrics.jsonl"
 ROLLOUTS = "rollouts.jsonl"
+ROLLOUT_INDEX = "rollouts.index.jsonl"  # one line per step per write: byte range + summary (RolloutLog)
 ADAPTER = "adapter"
 POLICY = "policy"  # a full fine-tune's whole policy (finetune: full), where a LoRA run has adapter/
 TRAINER = "trainer"  # the trainer's output_dir: its checkpoint-<step>/ directories
@@ -152,6 +157,9 @@ class RunWriter:
         """Move the records of steps after ``step`` out of metrics.jsonl and rollouts.jsonl into
         ``superseded/<file>`` (each file replaced atomically); returns {file: records moved}."""
         moved = {}
+        # The index's byte ranges no longer hold once rollouts.jsonl is rewritten: readers rebuild it
+        # from the log (RolloutLog reads what no index line covers), and new steps are indexed again.
+        (self.path / ROLLOUT_INDEX).unlink(missing_ok=True)
         for name in (METRICS, ROLLOUTS):
             path = self.path / name
             if not path.is_file():
@@ -203,9 +211,30 @@ class RunWriter:
     def metrics(self, record: dict) -> None:
         self._append(METRICS, {"time": time.time(), **record})
 
-    def rollouts(self, records: list[dict]) -> None:
+    def rollouts(self, records: list[dict], summarize=None) -> None:
+        """Append ``records`` to rollouts.jsonl, then one line per step to its index
+        (rollouts.index.jsonl: the step's byte range, its rollout count and ``summarize(records of the
+        step)``, e.g. ``workbench.analysis.traces.step_summary``), so readers find a step, or draw
+        the curves, without reading the log (``RolloutLog``)."""
+        if not self.active or not records:
+            return
+        path = self.path / ROLLOUTS
+        end = path.stat().st_size if path.exists() else 0  # every line is flushed: the size is where it ends
+        spans = []  # (step, first byte, end byte) of each record
         for record in records:
             self._append(ROLLOUTS, record)
+            offset, end = end, path.stat().st_size
+            spans.append((record.get("step"), offset, end))
+        # Consecutive records of one step form one range.
+        i = 0
+        while i < len(spans):
+            j = i
+            while j + 1 < len(spans) and spans[j + 1][0] == spans[i][0]:
+                j += 1
+            part = records[i:j + 1]
+            self._append(ROLLOUT_INDEX, {"step": spans[i][0], "offset": spans[i][1], "bytes": spans[j][2] - spans[i][1],
+                                         "n": len(part), "summary": summarize(part) if summarize else None})
+            i = j + 1
 
     def close(self) -> None:
         for f in self._files.values():
@@ -268,6 +297,139 @@ def read_jsonl(path: str | Path, offset: int = 0) -> tuple[list[dict], int, int]
     return records, offset + end, corrupt
 
 
+class RolloutLog:
+    """rollouts.jsonl read through its index: which steps it holds, each step's rollouts by seeking
+    to its byte ranges, and each step's summary, without reading the log. Refreshed incrementally
+    (``refresh``) while a run writes; a run without an index (older runs, a sample stage's log) or
+    bytes no index line covers yet are read once, from where the index stops.
+
+    ``summarize(records)`` (e.g. ``traces.step_summary``) makes a summary where the index has none;
+    ``merge(a, b)`` (``traces.merge_summaries``) joins one step's summaries. Without them,
+    ``summaries`` is empty. Raises RunDirError for files linked out of the run directory."""
+
+    def __init__(self, run: "Run", summarize=None, merge=None):
+        self.run, self.summarize, self.merge = run, summarize, merge
+        self._reset()
+
+    def _reset(self) -> None:
+        self.resets = getattr(self, "resets", -1) + 1  # times the log was found replaced (a resume) or cut
+        self.end = 0  # bytes of rollouts.jsonl accounted for
+        self.index_offset = 0
+        self.count = 0
+        self.corrupt = 0
+        self.version = 0
+        self._inode = None
+        self._ranges: dict = {}  # step -> [(offset, bytes, n, summary or None)]
+        self._merged: dict = {}  # step -> (ranges seen, merged summary)
+
+    def refresh(self) -> bool:
+        """Take in what the writer appended since the last call; True when anything new arrived."""
+        path, index = self.run.file(ROLLOUTS), self.run.file(ROLLOUT_INDEX)
+        stat = path.stat() if path.exists() else None
+        size, inode = (stat.st_size, stat.st_ino) if stat else (0, None)
+        if size < self.end or (self._inode is not None and inode != self._inode):  # replaced (a resume) or cut
+            self._reset()
+        self._inode = inode
+        before = (self.end, self.count, self.corrupt)
+        entries, self.index_offset, _ = read_jsonl(index, self.index_offset)
+        for e in entries:
+            offset, nbytes = e.get("offset"), e.get("bytes")
+            if not (isinstance(offset, int) and isinstance(nbytes, int)) or offset + nbytes > size:
+                continue  # not a range of this log (or of a log since rewritten): the scan below covers it
+            if offset < self.end:
+                continue  # already read from the log itself
+            if offset > self.end:
+                self._scan(self.end, offset)
+            self._add(e.get("step"), offset, nbytes, int(e.get("n") or 0), e.get("summary"))
+            self.end = offset + nbytes
+        self._scan(self.end, size)
+        changed = (self.end, self.count, self.corrupt) != before
+        self.version += changed
+        return changed
+
+    def _add(self, step, offset: int, nbytes: int, n: int, summary) -> None:
+        self._ranges.setdefault(step, []).append((offset, nbytes, n, summary))
+        self.count += n
+
+    def _scan(self, start: int, stop: int) -> None:
+        """Index the complete lines in bytes [start, stop) of the log; self.end moves past them."""
+        if stop <= start:
+            return
+        with open(self.run.file(ROLLOUTS), "rb") as f:
+            f.seek(start)
+            data = f.read(stop - start)
+        cut = data.rfind(b"\n") + 1
+        pos, run_step, run_start, run_records = start, None, start, []
+        for line in data[:cut].splitlines(keepends=True):
+            try:
+                record = json.loads(line)
+                step = record.get("step") if isinstance(record, dict) else None
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record, step = None, None
+            if not isinstance(record, dict):
+                self.corrupt += bool(line.strip())
+            elif run_records and step != run_step:
+                self._add(run_step, run_start, pos - run_start, len(run_records), self._summary(run_records))
+                run_records, run_start = [], pos
+            if isinstance(record, dict):
+                if not run_records:
+                    run_start, run_step = pos, step
+                run_records.append(record)
+            pos += len(line)
+        if run_records:
+            self._add(run_step, run_start, pos - run_start, len(run_records), self._summary(run_records))
+        self.end = start + cut
+
+    def _summary(self, records):
+        return self.summarize(records) if self.summarize else None
+
+    def steps(self) -> list:
+        """The steps with rollouts, in order."""
+        return sorted(s for s in self._ranges if isinstance(s, int))
+
+    def step_count(self, step) -> int:
+        """Rollouts of ``step`` taken in so far."""
+        return sum(n for _, _, n, _ in self._ranges.get(step, []))
+
+    def step_rollouts(self, step) -> list[dict]:
+        """The rollouts of ``step`` in log order, read from its byte ranges only."""
+        return [r for offset, nbytes, _, _ in self._ranges.get(step, []) for r in self._read(offset, nbytes)]
+
+    def summaries(self) -> dict:
+        """{step: summary} for every step, each step's ranges merged once (and again only when it grows)."""
+        if not (self.summarize and self.merge):
+            return {}
+        out = {}
+        for step in self.steps():
+            ranges = self._ranges[step]
+            seen, merged = self._merged.get(step, (0, None))
+            for i in range(seen, len(ranges)):
+                offset, nbytes, n, summary = ranges[i]
+                if summary is None:  # an index line written without one (a sample stage): read the range
+                    summary = self.summarize(self._read(offset, nbytes))
+                    ranges[i] = (offset, nbytes, n, summary)
+                merged = summary if merged is None else self.merge(merged, summary)
+            self._merged[step] = (len(ranges), merged)
+            out[step] = merged
+        return out
+
+    def _read(self, offset: int, nbytes: int) -> list[dict]:
+        if not nbytes:
+            return []
+        with open(self.run.file(ROLLOUTS), "rb") as f:
+            f.seek(offset)
+            lines = f.read(nbytes).splitlines()
+        out = []
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                continue
+            if isinstance(record, dict):
+                out.append(record)
+        return out
+
+
 @dataclass
 class Run:
     """Read side of a run directory (finished, running or crashed)."""
@@ -307,8 +469,13 @@ class Run:
         return read_jsonl(self.file(METRICS))[0]
 
     def rollouts(self, step: int | None = None) -> list[dict]:
-        records = read_jsonl(self.file(ROLLOUTS))[0]
-        return records if step is None else [r for r in records if r.get("step") == step]
+        """Every rollout, or with ``step`` that step's only, read through the index (``RolloutLog``)
+        so a step of a million-rollout run costs what the step holds."""
+        if step is None:
+            return read_jsonl(self.file(ROLLOUTS))[0]
+        log = RolloutLog(self)
+        log.refresh()
+        return log.step_rollouts(step)
 
     def evals(self) -> dict[str, dict]:
         return {e["phase"]: e for e in self.events() if e.get("event") == "eval"}

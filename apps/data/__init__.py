@@ -18,7 +18,7 @@ from apps.data.behaviours import aha_html, behaviour_curves, behaviour_figure
 from apps.data.curves import CURVE_PANELS, PALETTE, curves_figure, empty_figure, smooth
 from apps.data.playground import load_policy, play, play_html, playable_model, task_questions
 from apps.data.rollouts import (OUTCOMES, completion_html, groups_html, highlight, is_correct, question_of,
-                                rollout_card, rollout_groups, rollout_steps, rollouts_html, tagged, with_traces)
+                                rollout_card, rollout_groups, rollout_steps, rollouts_html)
 from apps.data.runs import (FILES, KNOWN_STATUSES, RUN_COLUMNS, RunData, RunStore, message_html, run_table,
                             status_html, summary)
 
@@ -26,7 +26,7 @@ __all__ = [
     'audit_html', 'aha_html', 'behaviour_curves', 'behaviour_figure', 'CURVE_PANELS', 'PALETTE', 'curves_figure',
     'empty_figure', 'smooth', 'load_policy', 'play', 'play_html', 'playable_model', 'task_questions',
     'OUTCOMES', 'completion_html', 'groups_html', 'highlight', 'is_correct', 'question_of',
-    'rollout_card', 'rollout_groups', 'rollout_steps', 'rollouts_html', 'tagged', 'with_traces',
+    'rollout_card', 'rollout_groups', 'rollout_steps', 'rollouts_html',
     'FILES', 'KNOWN_STATUSES', 'RUN_COLUMNS', 'RunData', 'RunStore', 'message_html', 'run_table',
     'status_html', 'summary'
 ]

@@ -6,20 +6,28 @@ from __future__ import annotations
 import html
 
 from workbench.analysis import traces
-from apps.data.curves import PALETTE
-from apps.data.rollouts import advantage_style, completion_html, num, with_traces
+from apps.data.curves import PALETTE, sampled
+from apps.data.rollouts import advantage_style, completion_html, num
 from apps.data.runs import RunData, message_html, pct
 
 
 def behaviour_curves(data: RunData) -> list[dict]:
-    return data.derived("curves", lambda d: traces.step_curves(with_traces(d)) if d.rollouts else [])
+    """``traces.step_curves`` of the run, from the per-step summaries of its rollout index."""
+    return data.derived("curves", lambda d: traces.curves_from_summaries(d.summaries()))
 
 
 def check_curves(data: RunData) -> list[dict]:
-    """A lab world's check faithfulness per step (``workbench.lab.experiment.check_curves``); [] elsewhere."""
-    from workbench.lab.experiment import check_curves as curves
+    """A lab world's check faithfulness per step (``workbench.lab.experiment.check_curves``); [] elsewhere.
+    A lab run is small: its rollouts are read whole, step by step."""
+    from workbench.lab.experiment import WORLDS, check_curves as curves
 
-    return data.derived("checks", lambda d: curves(d.rollouts, d.config()) if d.rollouts else [])
+    def compute(d):
+        cfg = d.config()
+        if cfg.get("task") not in WORLDS or not d.rollout_count:
+            return []
+        return curves([r for s in d.rollout_steps() for r in d.log.step_rollouts(s)], cfg)
+
+    return data.derived("checks", compute)
 
 
 CHECK_COLOURS = ("#111827", "#15803d", "#b45309", "#b91c1c")  # not in PALETTE: the legend is shared
@@ -34,7 +42,8 @@ def behaviour_figure(data: RunData):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    rows = behaviour_curves(data)
+    every = behaviour_curves(data)
+    rows = [every[j] for j in sampled(len(every))]  # the first step (the baselines) and the last always kept
     checks = check_curves(data)
     titles = ["reflective terms: share of completions containing each", "behaviours: share of completions showing each"]
     if checks:
@@ -69,9 +78,10 @@ def behaviour_figure(data: RunData):
 def aha_html(data: RunData) -> str:
     """Aha events (a term or behaviour jumping above its baseline) with exemplar traces, then how
     each behaviour relates to reward."""
-    if not data.rollouts:
+    if not data.rollout_count:
         return message_html(f"No rollouts yet in {data.name}.")
-    events = data.derived("aha", lambda d: traces.aha_events(with_traces(d)))
+    # From the index's summaries; only an event's exemplar step is read.
+    events = data.derived("aha", lambda d: traces.aha_from_summaries(d.summaries(), d.step_rollouts))
     if events:
         out = [f"<h4>Aha events ({len(events)})</h4>"]
         for ev in events:
@@ -88,7 +98,7 @@ def aha_html(data: RunData) -> str:
     else:
         out = [message_html("No aha event yet: no reflective term or behaviour has risen clearly (z ≥ 3, at least "
                             "3 completions) above its first-step share.")]
-    corr = data.derived("corr", lambda d: traces.reward_correlation(with_traces(d)))
+    corr = data.derived("corr", lambda d: traces.correlation_from_summaries(d.summaries()))
     if corr:
         rows = "".join(
             f"<tr><td>{html.escape(b)}</td><td>{c.get('n_with')}</td><td>{c.get('n_without')}</td>"

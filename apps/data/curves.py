@@ -22,6 +22,17 @@ def smooth(values: list, weight: float) -> list:
     return out
 
 
+MAX_POINTS = 1500  # per series: a browser draws a 30,000-step run's curves as fast as a 1,500-step one
+
+
+def sampled(n: int, limit: int = MAX_POINTS) -> list[int]:
+    """Indices of at most about ``limit`` evenly spaced points of ``n``, the last one always kept."""
+    if n <= limit:
+        return list(range(n))
+    stride = -(-n // limit)
+    return list(range(0, n - 1, stride)) + [n - 1]
+
+
 def empty_figure(text: str = "no run selected"):
     import plotly.graph_objects as go
 
@@ -50,12 +61,13 @@ def curves_figure(runs: list[RunData], smoothing: float = 0.0):
     for i, data in enumerate(runs):
         colour, name = PALETTE[i % len(PALETTE)], data.name
         ms = sorted((m for m in data.metrics if isinstance(m.get("step"), (int, float))), key=lambda m: m["step"])
-        x = [m["step"] for m in ms]
+        keep = sampled(len(ms))  # smoothing sees every step; the figure draws at most MAX_POINTS of them
+        x = [ms[j]["step"] for j in keep]
         any_steps |= bool(x)
 
-        def series(key, ms=ms):
-            v = [m.get(key) if isinstance(m.get(key), (int, float)) else None for m in ms]
-            return smooth(v, smoothing)
+        def series(key, ms=ms, keep=keep):
+            v = smooth([m.get(key) if isinstance(m.get(key), (int, float)) else None for m in ms], smoothing)
+            return [v[j] for j in keep]
 
         def line(key, row, col, label, dash=None, legend=False, x=x, series=series, colour=colour, name=name):
             y = series(key)

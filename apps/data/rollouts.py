@@ -34,18 +34,8 @@ def is_correct(r: dict) -> bool | None:
     return None if acc is None else acc >= 1.0 - 1e-9
 
 
-def tagged(data: RunData) -> list[dict]:
-    """The trace summary of every rollout (``RunData.tags``)."""
-    return data.tags()
-
-
-def with_traces(data: RunData) -> list[dict]:
-    # Hand traces' step functions records that carry their tags, so nothing is tagged twice.
-    return [{**r, "traces": t} for r, t in zip(data.rollouts, tagged(data))]
-
-
 def rollout_steps(data: RunData) -> list[int]:
-    return sorted({r["step"] for r in data.rollouts if isinstance(r.get("step"), int)})
+    return data.rollout_steps()
 
 
 def rollout_groups(data: RunData, step: int | None = None, outcome: str = "all",
@@ -59,11 +49,9 @@ def rollout_groups(data: RunData, step: int | None = None, outcome: str = "all",
     if not steps:
         return []
     step = steps[-1] if step is None else step
-    tags = tagged(data)
     groups: dict = {}
-    for r, t in zip(data.rollouts, tags):
-        if r.get("step") != step:
-            continue
+    for r in data.step_rollouts(step):  # this step's rollouts only, read from its byte range
+        t = r["tag"]
         g = groups.setdefault(r.get("group"), {"step": step, "group": r.get("group"), "prompt": r.get("prompt") or "",
                                                "question": question_of(r.get("prompt") or ""),
                                                "answer": r.get("answer"), "completions": [], "size": 0})
@@ -73,7 +61,7 @@ def rollout_groups(data: RunData, step: int | None = None, outcome: str = "all",
             continue
         if behaviour and not t["behaviours"].get(behaviour):
             continue
-        g["completions"].append({**r, "tag": t})
+        g["completions"].append(r)
     out = [g for g in groups.values() if g["completions"]]
     for g in out:
         g["completions"].sort(key=lambda r: r.get("index") or 0)
@@ -166,7 +154,7 @@ def groups_html(groups: list[dict]) -> str:
 
 
 def rollouts_html(data: RunData, step: int | None = None, outcome: str = "all", behaviour: str | None = None) -> str:
-    if not data.rollouts:
+    if not data.rollout_count:
         return message_html(f"No rollouts yet in {data.name}: the first ones appear after the first GRPO step.")
     steps = rollout_steps(data)
     if step is not None and step not in steps:

@@ -18,16 +18,20 @@ RUN_COLUMNS = ["run", "status", "step", "elapsed", "ETA", "last reward", "held-o
 
 
 class RunData:
-    """A run's records, kept in memory and extended incrementally (files are append-only).
+    """A run's records, extended incrementally (files are append-only).
 
-    ``version`` increases whenever new records arrive, so callers can skip re-rendering.
-    ``corrupt`` counts complete lines that were not JSON; ``partial`` the bytes of a last line
-    without its newline (still being written, or cut off if the run is over).
+    Events and metrics are kept in memory (one line per step or event). Rollouts are not: they are
+    read through ``runlog.RolloutLog``, so opening a run costs its index (one line per step), a step
+    costs that step's rollouts, and the curves come from per-step summaries
+    (``traces.step_summary``). ``version`` increases whenever new records arrive, so callers can skip
+    re-rendering. ``corrupt`` counts complete lines that were not JSON; ``partial`` the bytes of a
+    last line without its newline (still being written, or cut off if the run is over).
     """
 
     def __init__(self, run: runlog.Run):
         self.run = run
-        self.records: dict[str, list[dict]] = {f: [] for f in FILES}
+        self.records: dict[str, list[dict]] = {f: [] for f in FILES if f != runlog.ROLLOUTS}
+        self.log = runlog.RolloutLog(run, traces.step_summary, traces.merge_summaries)
         self.offsets = dict.fromkeys(FILES, 0)
         self._inodes: dict[str, int | None] = {}
         self.corrupt = dict.fromkeys(FILES, 0)
@@ -35,20 +39,23 @@ class RunData:
         self.version = 0
         self._status: tuple | None = None
         self._derived: dict[str, tuple[int, object]] = {}
-        self._tags: list[dict] = []  # traces.tag of each rollout, in order (see tagged)
+        self._steps: dict = {}  # step -> (rollout count when read, its rollouts with "tag"): the steps last shown
         self._lock = threading.RLock()
 
     name = property(lambda self: self.run.name)
     # A resumed run is one run: what its resume superseded is left out (runlog.current_events).
     events = property(lambda self: runlog.current_events(self.records[runlog.EVENTS]))
     metrics = property(lambda self: self.records[runlog.METRICS])
-    rollouts = property(lambda self: self.records[runlog.ROLLOUTS])
+    rollout_count = property(lambda self: self.log.count)
 
     def refresh(self, files=FILES) -> bool:
         """Read what was appended since the last call; True when anything new arrived."""
         changed = False
         with self._lock:
             for name in files:
+                if name == runlog.ROLLOUTS:
+                    changed |= self._refresh_rollouts()
+                    continue
                 try:
                     path = self.run.file(name)
                 except RunDirError:  # a link out of the run directory: read nothing from it
@@ -59,7 +66,7 @@ class RunData:
                 self._inodes[name] = inode
                 if size < self.offsets[name] or replaced:  # the file was replaced or cut: read it again
                     self.records[name], self.offsets[name], self.corrupt[name] = [], 0, 0
-                    self._tags, self._derived = [], {}
+                    self._derived = {}
                     changed = True
                 new, offset, bad = runlog.read_jsonl(path, self.offsets[name])
                 self.records[name].extend(new)
@@ -68,6 +75,20 @@ class RunData:
                 changed |= bool(new or bad)
             if changed:
                 self.version += 1
+        return changed
+
+    def _refresh_rollouts(self) -> bool:
+        try:
+            path = self.run.file(runlog.ROLLOUTS)
+            resets = self.log.resets
+            changed = self.log.refresh()
+        except RunDirError:  # a link out of the run directory: read nothing from it
+            return False
+        if self.log.resets != resets:  # rewritten (a resume) or cut: what was read of it is void
+            self._steps, self._derived, changed = {}, {}, True
+        size = path.stat().st_size if path.exists() else 0
+        self.offsets[runlog.ROLLOUTS], self.corrupt[runlog.ROLLOUTS] = self.log.end, self.log.corrupt
+        self.partial[runlog.ROLLOUTS] = size - self.log.end
         return changed
 
     def config(self) -> dict:
@@ -86,15 +107,32 @@ class RunData:
         self._status = (key, status)
         return status
 
-    def tags(self) -> list[dict]:
-        """The trace summary (``traces.tag``) of every rollout, in order, computed once per rollout as
-        rollouts arrive; a record that carries its own "traces" of the current pattern version is trusted."""
+    def rollout_steps(self) -> list[int]:
+        """The steps that have rollouts, in order."""
+        return self.log.steps()
+
+    def step_rollouts(self, step) -> list[dict]:
+        """``step``'s rollouts in log order, each with "tag" (its ``traces.tag`` summary: the logged
+        "traces" when of the current pattern version, else computed); read from the step's byte
+        ranges once, then again only when the step grows."""
         with self._lock:
-            for r in self.rollouts[len(self._tags):]:
-                t = r.get("traces")
-                ok = isinstance(t, dict) and t.get("version") == traces.VERSION
-                self._tags.append(t if ok else traces.tag(r.get("completion") or "", r.get("prompt")))
-            return self._tags
+            n = self.log.step_count(step)
+            hit = self._steps.get(step)
+            if hit is None or hit[0] != n:
+                rows = []
+                for r in self.log.step_rollouts(step):
+                    t = r.get("traces")
+                    ok = isinstance(t, dict) and t.get("version") == traces.VERSION
+                    rows.append({**r, "tag": t if ok else traces.tag(r.get("completion") or "", r.get("prompt"))})
+                if len(self._steps) >= 8:  # the steps someone is looking at, not the whole run
+                    self._steps.pop(next(iter(self._steps)))
+                hit = self._steps[step] = (n, rows)
+            return hit[1]
+
+    def summaries(self) -> dict:
+        """{step: traces.step_summary of its rollouts}, from the index (computed once per step)."""
+        with self._lock:
+            return self.log.summaries()
 
     def derived(self, key: str, compute):
         """``compute(self)``, cached until new records arrive."""
@@ -176,7 +214,7 @@ def summary(data: RunData) -> dict:
     rewards = [m.get("reward_mean") for m in metrics if m.get("reward_mean") is not None]
     return {
         "name": data.name, "status": status, "step": step, "max_steps": max_steps,
-        "elapsed": elapsed, "eta": eta, "rollouts": len(data.rollouts),
+        "elapsed": elapsed, "eta": eta, "rollouts": data.rollout_count,
         "last_reward": rewards[-1] if rewards else None,
         "before": (evals.get("before") or {}).get("accuracy"), "after": (evals.get("after") or {}).get("accuracy"),
         "corrupt": sum(data.corrupt.values()),

@@ -364,7 +364,7 @@ def _reward(r: dict) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def step_summary(rollouts: list[dict], first_index: int = 0) -> dict:
+def step_summary(rollouts: list[dict]) -> dict:
     """What the curves, aha events and reward correlation need from one step's rollouts, as counts
     and sums that merge (``merge_summaries``) and fit on one JSON line: the rollout log's index keeps
     one per step, so readers draw a million-rollout run without reading its rollouts.
@@ -374,12 +374,12 @@ def step_summary(rollouts: list[dict], first_index: int = 0) -> dict:
     "reward_sumsq" (rollouts with a numeric reward), "behaviour_reward": {b: [scored rollouts with b,
     their reward sum]}, "prompts": {prompt_id: [rollouts, showing series 1, ...]} (series in
     ``SERIES`` order), "best": {"<kind>:<name>": [reward or None, count, index]}: the best-rewarded
-    rollout showing it (then the one showing it most), ``index`` its position in the step counted
-    from ``first_index``}. Uses record["traces"] where logged (see _traces)."""
+    rollout showing it (then the one showing it most), ``index`` its position in ``rollouts``}.
+    Uses record["traces"] where logged (see _traces)."""
     out = {"n": 0, "words": 0, "think_words": 0, "format_ok": 0, "any_term": 0, "any_behaviour": 0,
            "series": {f"{k}:{n}": [0, 0] for k, n in SERIES}, "scored": 0, "reward_sum": 0.0, "reward_sumsq": 0.0,
            "behaviour_reward": {b: [0, 0.0] for b in BEHAVIOURS}, "prompts": {}, "best": {}}
-    for i, r in enumerate(rollouts, start=first_index):
+    for i, r in enumerate(rollouts):
         tr, x = _traces(r), _reward(r)
         out["n"] += 1
         out["words"] += tr.get("words", 0)
@@ -418,28 +418,22 @@ def step_summary(rollouts: list[dict], first_index: int = 0) -> dict:
 def _better(candidate: tuple, best: list) -> bool:
     """Whether (reward, count) beats the kept [reward, count, index]: a higher reward (None lowest),
     then more occurrences; a tie keeps the earlier rollout."""
-    def key(reward, count):
-        return (-math.inf if reward is None else reward, count)
-
-    return key(*candidate) > key(best[0], best[1])
+    return ((-math.inf if candidate[0] is None else candidate[0], candidate[1])
+            > (-math.inf if best[0] is None else best[0], best[1]))
 
 
 def merge_summaries(a: dict, b: dict) -> dict:
-    """The summary of two disjoint sets of one step's rollouts (``b`` after ``a`` in the log)."""
+    """The summary of one step's rollouts ``a`` followed in the log by ``b`` (each summarised from
+    its own first rollout, index 0)."""
     out = {k: a[k] + b[k] for k in ("n", "words", "think_words", "format_ok", "any_term", "any_behaviour", "scored",
                                      "reward_sum", "reward_sumsq")}
-    out["series"] = {k: [a["series"][k][0] + b["series"][k][0], a["series"][k][1] + b["series"][k][1]]
-                     for k in a["series"]}
-    out["behaviour_reward"] = {k: [a["behaviour_reward"][k][0] + b["behaviour_reward"][k][0],
-                                   a["behaviour_reward"][k][1] + b["behaviour_reward"][k][1]] for k in a["behaviour_reward"]}
-    prompts = {k: list(v) for k, v in a["prompts"].items()}
-    for k, v in b["prompts"].items():
-        prompts[k] = [x + y for x, y in zip(prompts[k], v)] if k in prompts else list(v)
-    out["prompts"] = prompts
+    for field in ("series", "behaviour_reward", "prompts"):  # lists of counts and sums, added element-wise
+        out[field] = {k: [x + y for x, y in zip(a[field].get(k, [0] * len(v)), v)] for k, v in b[field].items()}
+        out[field].update({k: list(v) for k, v in a[field].items() if k not in b[field]})
     best = dict(a["best"])
     for k, v in b["best"].items():
         if k not in best or _better((v[0], v[1]), best[k]):
-            best[k] = v
+            best[k] = [v[0], v[1], v[2] + a["n"]]  # b's positions count from its own first rollout
     out["best"] = best
     return out
 
@@ -569,16 +563,13 @@ def reward_correlation(rollouts: list[dict]) -> dict[str, dict]:
 
 def correlation_from_summaries(summaries: dict) -> dict[str, dict]:
     """``reward_correlation`` from per-step summaries ({step: step_summary}), without the rollouts."""
-    n = sum(sm["scored"] for sm in summaries.values())
-    total = sum(sm["reward_sum"] for sm in summaries.values())
-    sumsq = sum(sm["reward_sumsq"] for sm in summaries.values())
+    n, total, sumsq = (sum(sm[k] for sm in summaries.values()) for k in ("scored", "reward_sum", "reward_sumsq"))
     out = {}
     for b in BEHAVIOURS:
         n1 = sum(sm["behaviour_reward"][b][0] for sm in summaries.values())
         s1 = sum(sm["behaviour_reward"][b][1] for sm in summaries.values())
         n0, s0 = n - n1, total - s1
-        m1 = s1 / n1 if n1 else None
-        m0 = s0 / n0 if n0 else None
+        m1, m0 = (s1 / n1 if n1 else None), (s0 / n0 if n0 else None)
         r = None
         if n1 and n0:
             mean = total / n

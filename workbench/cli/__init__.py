@@ -24,6 +24,7 @@
     workbench audit RUN                                re-score a run's rollouts with today's checkers; alarms
     workbench curves RUN [--every N]                   R1-Zero's curves: held-out against step 0, training per step
     workbench bench [--steps N] [--output FILE.json]   TRL as it comes vs the workbench path, step time
+    workbench bench-app [--rollouts 1000000]           the app's readers and the notebook reader on a synthetic run
 
     --verbose (with any verb)                          also show the third-party warnings hidden by default
 """
@@ -47,11 +48,19 @@ def cmd_app(argv: list[str]) -> int:
     return app_main(argv)
 
 
+def cmd_bench_app(argv: list[str]) -> int:
+    """``workbench bench-app``: open, one step, curves, refresh and memory on a synthetic big run (apps.bench)."""
+    from apps.bench import main as bench_main
+
+    return bench_main(argv)
+
+
 # The one verb table: ``workbench <verb>`` -> the function that parses its arguments and runs it.
 COMMANDS = {
     "train": cmd_train, "demo": cmd_demo, "sft": cmd_sft, "pipeline": cmd_pipeline, "distill": cmd_distill,
     "coldstart": cmd_coldstart, "sample": cmd_sample, "lab": cmd_lab,
     "eval": cmd_eval, "bench": cmd_bench, "tasks": cmd_tasks, "audit": cmd_audit, "curves": cmd_curves, "app": cmd_app,
+    "bench-app": cmd_bench_app,
 }
 
 
