@@ -70,6 +70,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson  # reads JSON lines several times faster than json (a million-rollout run's index: issue 15)
 import yaml
 
 from workbench.errors import WorkbenchError
@@ -168,9 +169,9 @@ class RunWriter:
             with open(path, "rb") as f:
                 for line in f:
                     try:
-                        record = json.loads(line)
+                        record = orjson.loads(line)
                         late = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step
-                    except (json.JSONDecodeError, UnicodeDecodeError):
+                    except (orjson.JSONDecodeError, UnicodeDecodeError):
                         late = False  # a corrupt or cut line stays where readers count it
                     (drop if late else keep).append(line if line.endswith(b"\n") else line + b"\n")
             moved[name] = len(drop)
@@ -286,8 +287,8 @@ def read_jsonl(path: str | Path, offset: int = 0) -> tuple[list[dict], int, int]
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            record = orjson.loads(line)
+        except (orjson.JSONDecodeError, UnicodeDecodeError):
             corrupt += 1
             continue
         if isinstance(record, dict):
@@ -362,9 +363,9 @@ class RolloutLog:
         pos, run_step, run_start, run_records = start, None, start, []
         for line in data[:cut].splitlines(keepends=True):
             try:
-                record = json.loads(line)
+                record = orjson.loads(line)
                 step = record.get("step") if isinstance(record, dict) else None
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            except (orjson.JSONDecodeError, UnicodeDecodeError):
                 record, step = None, None
             if not isinstance(record, dict):
                 self.corrupt += bool(line.strip())
@@ -422,8 +423,8 @@ class RolloutLog:
         out = []
         for line in lines:
             try:
-                record = json.loads(line)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = orjson.loads(line)
+            except (orjson.JSONDecodeError, UnicodeDecodeError):
                 continue
             if isinstance(record, dict):
                 out.append(record)

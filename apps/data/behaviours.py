@@ -13,7 +13,7 @@ from apps.data.runs import RunData, message_html, pct
 
 def behaviour_curves(data: RunData) -> list[dict]:
     """``traces.step_curves`` of the run, from the per-step summaries of its rollout index."""
-    return data.derived("curves", lambda d: traces.curves_from_summaries(d.summaries()))
+    return data.derived("curves", lambda d: d.curve_rows())
 
 
 def check_curves(data: RunData) -> list[dict]:

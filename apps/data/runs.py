@@ -40,6 +40,7 @@ class RunData:
         self._status: tuple | None = None
         self._derived: dict[str, tuple[int, object]] = {}
         self._steps: dict = {}  # step -> (rollout count when read, its rollouts with "tag"): the steps last shown
+        self._rows: dict = {}  # step -> (rollout count, its traces.curve_row)
         self._lock = threading.RLock()
 
     name = property(lambda self: self.run.name)
@@ -85,7 +86,7 @@ class RunData:
         except RunDirError:  # a link out of the run directory: read nothing from it
             return False
         if self.log.resets != resets:  # rewritten (a resume) or cut: what was read of it is void
-            self._steps, self._derived, changed = {}, {}, True
+            self._steps, self._rows, self._derived, changed = {}, {}, {}, True
         size = path.stat().st_size if path.exists() else 0
         self.offsets[runlog.ROLLOUTS], self.corrupt[runlog.ROLLOUTS] = self.log.end, self.log.corrupt
         self.partial[runlog.ROLLOUTS] = size - self.log.end
@@ -133,6 +134,17 @@ class RunData:
         """{step: traces.step_summary of its rollouts}, from the index (computed once per step)."""
         with self._lock:
             return self.log.summaries()
+
+    def curve_rows(self) -> list[dict]:
+        """``traces.step_curves`` of the run from its summaries, each step's row computed once (and
+        again only when the step grows): a refresh costs the new steps, not the run."""
+        with self._lock:
+            summaries = self.log.summaries()
+            for step, sm in summaries.items():
+                hit = self._rows.get(step)
+                if sm["n"] and (hit is None or hit[0] != sm["n"]):
+                    self._rows[step] = (sm["n"], traces.curve_row(step, sm))
+            return [self._rows[s][1] for s in summaries if summaries[s]["n"]]
 
     def derived(self, key: str, compute):
         """``compute(self)``, cached until new records arrive."""
