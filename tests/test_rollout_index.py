@@ -114,3 +114,22 @@ def rounded(x):
     if isinstance(x, list):
         return [rounded(v) for v in x]
     return x
+
+
+def test_the_documented_duckdb_query_counts_what_python_counts(tmp_path):
+    """VERIFIED_BUT_WRONG over rollouts.jsonl (DuckDB, out of core) against the same count in Python."""
+    from workbench.analysis.query import VERIFIED_BUT_WRONG, rollouts_table
+
+    rng = random.Random(1)
+    rows = []
+    for r in ROWS:  # some completions verify (a "Let me check" line), some of those still answer wrongly
+        text = r["completion"] + ("\nLet me check: 2 + 3 = 5." if rng.random() < 0.3 else "")
+        rows.append({**r, "completion": text, "traces": traces.tag(text, r["prompt"])})
+    run = written(tmp_path, rows)
+    got = rollouts_table(run.path).sql(VERIFIED_BUT_WRONG).fetchall()
+    want = []
+    for step in sorted({r["step"] for r in rows}):
+        part = [r for r in rows if r["step"] == step]
+        verified = [r for r in part if r["traces"]["behaviours"].get("verification", 0) > 0]
+        want.append((step, sum(r["rewards"]["accuracy"] < 1 for r in verified), len(verified), len(part)))
+    assert got == want and sum(w[2] for w in want) > 20 and sum(w[1] for w in want) > 5

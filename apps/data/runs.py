@@ -41,6 +41,7 @@ class RunData:
         self._derived: dict[str, tuple[int, object]] = {}
         self._steps: dict = {}  # step -> (rollout count when read, its rollouts with "tag"): the steps last shown
         self._rows: dict = {}  # step -> (rollout count, its traces.curve_row)
+        self._summaries: tuple = (None, {})  # ((log resets, log version), log.summaries())
         self._lock = threading.RLock()
 
     name = property(lambda self: self.run.name)
@@ -131,15 +132,18 @@ class RunData:
             return hit[1]
 
     def summaries(self) -> dict:
-        """{step: traces.step_summary of its rollouts}, from the index (computed once per step)."""
+        """{step: traces.step_summary of its rollouts}, from the index (computed once per step, the
+        dict rebuilt only when the log grew)."""
         with self._lock:
-            return self.log.summaries()
+            if self._summaries[0] != (self.log.resets, self.log.version):
+                self._summaries = ((self.log.resets, self.log.version), self.log.summaries())
+            return self._summaries[1]
 
     def curve_rows(self) -> list[dict]:
         """``traces.step_curves`` of the run from its summaries, each step's row computed once (and
         again only when the step grows): a refresh costs the new steps, not the run."""
         with self._lock:
-            summaries = self.log.summaries()
+            summaries = self.summaries()
             for step, sm in summaries.items():
                 hit = self._rows.get(step)
                 if sm["n"] and (hit is None or hit[0] != sm["n"]):

@@ -348,14 +348,18 @@ def curves_from_summaries(summaries: dict) -> list[dict]:
     return [curve_row(step, sm) for step, sm in sorted(summaries.items()) if sm["n"]]
 
 
+_CURVE_KEYS = tuple((f"{k}:{n}", f"{k}_rate/{n}", f"{k}_share/{n}") for k, n in SERIES)  # built once, not per step
+
+
 def curve_row(step, sm: dict) -> dict:
     """One step's row of ``step_curves`` from its summary (``step_summary``, n > 0)."""
     n, words = sm["n"], sm["words"]
     row = {"step": step, "n": n, "words": words}
-    for kind, name in SERIES:
-        occ, showing = sm["series"][f"{kind}:{name}"]
-        row[f"{kind}_rate/{name}"] = 1000.0 * occ / words if words else None
-        row[f"{kind}_share/{name}"] = showing / n
+    series = sm["series"]
+    for key, rate, share in _CURVE_KEYS:
+        occ, showing = series[key]
+        row[rate] = 1000.0 * occ / words if words else None
+        row[share] = showing / n
     row["any_reflective_share"] = sm["any_term"] / n
     row["any_behaviour_share"] = sm["any_behaviour"] / n
     row["think_words_mean"] = sm["think_words"] / n
