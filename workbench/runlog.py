@@ -168,11 +168,8 @@ class RunWriter:
             keep, drop = [], []
             with open(path, "rb") as f:
                 for line in f:
-                    try:
-                        record = orjson.loads(line)
-                        late = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step
-                    except (orjson.JSONDecodeError, UnicodeDecodeError):
-                        late = False  # a corrupt or cut line stays where readers count it
+                    record = parse_line(line)  # a corrupt or cut line (None) stays where readers count it
+                    late = record is not None and isinstance(record.get("step"), int) and record["step"] > step
                     (drop if late else keep).append(line if line.endswith(b"\n") else line + b"\n")
             moved[name] = len(drop)
             if drop:
@@ -269,6 +266,15 @@ def current_events(events: list[dict]) -> list[dict]:
     return out
 
 
+def parse_line(line: bytes) -> dict | None:
+    """One JSON-lines record, or None for a line that is not a JSON object (corrupt, cut, blank)."""
+    try:
+        record = orjson.loads(line)
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def read_jsonl(path: str | Path, offset: int = 0) -> tuple[list[dict], int, int]:
     """Read complete lines from byte ``offset``: (records, next_offset, corrupt_line_count).
 
@@ -286,15 +292,11 @@ def read_jsonl(path: str | Path, offset: int = 0) -> tuple[list[dict], int, int]
     for line in data[:end].splitlines():
         if not line.strip():
             continue
-        try:
-            record = orjson.loads(line)
-        except (orjson.JSONDecodeError, UnicodeDecodeError):
+        record = parse_line(line)
+        if record is None:
             corrupt += 1
-            continue
-        if isinstance(record, dict):
-            records.append(record)
         else:
-            corrupt += 1
+            records.append(record)
     return records, offset + end, corrupt
 
 
@@ -362,17 +364,14 @@ class RolloutLog:
         cut = data.rfind(b"\n") + 1
         pos, run_step, run_start, run_records = start, None, start, []
         for line in data[:cut].splitlines(keepends=True):
-            try:
-                record = orjson.loads(line)
-                step = record.get("step") if isinstance(record, dict) else None
-            except (orjson.JSONDecodeError, UnicodeDecodeError):
-                record, step = None, None
-            if not isinstance(record, dict):
+            record = parse_line(line)
+            step = record.get("step") if record is not None else None
+            if record is None:
                 self.corrupt += bool(line.strip())
             elif run_records and step != run_step:
                 self._add(run_step, run_start, pos - run_start, len(run_records), self._summary(run_records))
                 run_records, run_start = [], pos
-            if isinstance(record, dict):
+            if record is not None:
                 if not run_records:
                     run_start, run_step = pos, step
                 run_records.append(record)
@@ -420,15 +419,7 @@ class RolloutLog:
         with open(self.run.file(ROLLOUTS), "rb") as f:
             f.seek(offset)
             lines = f.read(nbytes).splitlines()
-        out = []
-        for line in lines:
-            try:
-                record = orjson.loads(line)
-            except (orjson.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(record, dict):
-                out.append(record)
-        return out
+        return [r for r in map(parse_line, lines) if r is not None]
 
 
 @dataclass
