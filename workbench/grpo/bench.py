@@ -55,6 +55,37 @@ def matmul_flops_per_s(device: str, dtype, n: int = 2048, reps: int = 5) -> floa
     return 2 * n ** 3 / best
 
 
+class MatmulRate:
+    """The machine's matmul rate as the best of trials spread through a benchmark run (``measure``
+    before and after each setting): one trial taken while something else held the cores read
+    102 GFLOP/s on a machine that does 300, and made a floor the step then "beat". ``best``: FLOP/s."""
+
+    def __init__(self, device: str, dtype):
+        self.device, self.dtype, self.trials = device, dtype, []
+
+    def measure(self) -> float:
+        self.trials.append(matmul_flops_per_s(self.device, self.dtype))
+        return self.trials[-1]
+
+    @property
+    def best(self) -> float:
+        return max(self.trials)
+
+
+def add_floors(result: dict, rate: float) -> dict:
+    """``result`` (``run_setting``'s) with its compute floors at ``rate`` FLOP/s: ``floor_s`` for the
+    least work the step needs (each distinct prompt once, ``floor_shared_prefix_flops``) and
+    ``floor_every_row_s`` (every row's prompt); each path's median over ``floor_s``; and
+    ``measurement_fault``, True when a path ran below its floor (a ratio under 1 cannot happen: the
+    rate was measured low)."""
+    result["floor_s"] = result["floor_shared_prefix_flops"] / rate
+    result["floor_every_row_s"] = result["floor_flops"] / rate
+    result["workbench_over_floor"] = result["workbench"]["median_s"] / result["floor_s"]
+    result["vanilla_over_floor"] = result["vanilla"]["median_s"] / result["floor_s"]
+    result["measurement_fault"] = min(result["workbench_over_floor"], result["vanilla_over_floor"]) < 1
+    return result
+
+
 def param_counts(model) -> tuple[int, int]:
     """(backbone parameters excluding the embedding table, LM-head parameters)."""
     lm = model.get_base_model() if hasattr(model, "get_base_model") else model
@@ -240,8 +271,11 @@ def _summary(steps: list[dict]) -> dict:
     }
 
 
-def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixed_length, task_name="chain_sum",
+def run_setting(name, settings, model_name, precision, steps, warmup, fixed_length, task_name="chain_sum",
                 progress=print):
+    """One setting, both paths, ``steps`` measured steps each: step times and their split, and the
+    step's matmul FLOPs (``floor_flops``, ``floor_shared_prefix_flops``; ``add_floors`` turns them
+    into seconds at the run's best matmul rate)."""
     import tempfile
 
     import torch
@@ -286,27 +320,26 @@ def run_setting(name, settings, model_name, precision, steps, warmup, rate, fixe
     body, head = param_counts(trainers["workbench"].model)
     floors, floors_shared = [], []
     for rec in records["workbench"] + records["vanilla"]:
-        floors.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"]) / rate)
-        floors_shared.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"], group=G) / rate)
+        floors.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"]))
+        floors_shared.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"], group=G))
     result = {
         "name": name, "model": model_name, "prompts_per_step": prompts, "num_generations": G,
         "max_completion_length": max_new, "device": precision.device, "dtype": precision.dtype,
         "quantization": precision.quantization,
         "vanilla": _summary(records["vanilla"]), "workbench": _summary(records["workbench"]),
-        "floor_s": statistics.median(floors), "floor_shared_prefix_s": statistics.median(floors_shared),
+        "floor_flops": statistics.median(floors), "floor_shared_prefix_flops": statistics.median(floors_shared),
         "backbone_params": body, "head_params": head,
     }
     result["speedup"] = result["vanilla"]["median_s"] / result["workbench"]["median_s"]
-    result["workbench_over_floor"] = result["workbench"]["median_s"] / result["floor_s"]
-    result["vanilla_over_floor"] = result["vanilla"]["median_s"] / result["floor_s"]
     del trainers, models
     if precision.device == "cuda":
         torch.cuda.empty_cache()
     return result
 
 
-def print_table(results: list[dict], rate: float) -> None:
-    print(f"\nmatmul rate measured: {rate / 1e9:.1f} GFLOP/s")
+def print_table(results: list[dict], rate: MatmulRate) -> None:
+    print(f"\nmatmul rate: best of {len(rate.trials)} trials {rate.best / 1e9:.1f} GFLOP/s (trials: "
+          + ", ".join(f"{t / 1e9:.0f}" for t in rate.trials) + ")")
     for r in results:
         print(f"\n== {r['name']}: {r['model']} ({r['device']}, {r['dtype']}, quant {r['quantization']}), "
               f"{r['prompts_per_step']} prompts x {r['num_generations']} rollouts, <= {r['max_completion_length']} "
@@ -319,6 +352,9 @@ def print_table(results: list[dict], rate: float) -> None:
                   + " ".join(f"{s['split_median_s'][k]:8.2f}" for k in SPLIT)
                   + f" {s['generated_tokens_per_s'] or 0:9.1f} {s['trained_tokens_per_s'] or 0:9.1f}"
                   + f" {s['peak_memory_mb']:8.0f}")
-        print(f"floor {r['floor_s']:.2f} s (every row's prompt), {r['floor_shared_prefix_s']:.2f} s (each prompt "
-              f"once) | speedup {r['speedup']:.2f}x | workbench / floor {r['workbench_over_floor']:.2f} | "
+        print(f"floor {r['floor_s']:.2f} s (each prompt once; {r['floor_every_row_s']:.2f} s with every row's "
+              f"prompt) | speedup {r['speedup']:.2f}x | workbench / floor {r['workbench_over_floor']:.2f} | "
               f"vanilla / floor {r['vanilla_over_floor']:.2f}")
+        if r["measurement_fault"]:
+            print("MEASUREMENT FAULT: a path ran faster than its floor, so the matmul rate was measured low "
+                  "(something else was running?); rerun on a quiet machine")

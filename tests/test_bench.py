@@ -1,0 +1,32 @@
+"""workbench bench's floor: the matmul rate is the best of trials spread through the run, the floor
+is the least work the step needs, and a path faster than its floor is reported as a fault."""
+
+import json
+
+from workbench.cli import main
+from workbench.grpo import bench
+
+
+def test_rate_is_the_best_trial_and_a_path_under_its_floor_is_a_fault():
+    rate = bench.MatmulRate("cpu", None)
+    rate.trials = [102e9, 300e9, 290e9]  # the first trial ran while something else held the cores
+    assert rate.best == 300e9
+    result = {"floor_flops": 600e9, "floor_shared_prefix_flops": 300e9,
+              "workbench": {"median_s": 2.0}, "vanilla": {"median_s": 6.0}}
+    out = bench.add_floors(dict(result), rate.best)
+    assert out["floor_s"] == 1.0 and out["floor_every_row_s"] == 2.0  # the floor: each prompt once
+    assert out["workbench_over_floor"] == 2.0 and out["vanilla_over_floor"] == 6.0 and not out["measurement_fault"]
+    low = bench.add_floors(dict(result), 102e9)  # the low trial alone: the floor (2.9 s) is above the step (2.0 s)
+    assert low["workbench_over_floor"] < 1 and low["measurement_fault"]
+
+
+def test_bench_end_to_end_on_the_tiny_model(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--model", "tiny-random", "--settings", "demo", "--steps", "1", "--warmup", "0",
+                 "--output", str(out)]) == 0
+    saved = json.loads(out.read_text())
+    assert len(saved["matmul_trials"]) == 2 and saved["bench.matmul_flops_per_s"] == max(saved["matmul_trials"])
+    (setting,) = saved["settings"]
+    assert setting["floor_s"] <= setting["floor_every_row_s"]
+    assert setting["workbench_over_floor"] == setting["workbench"]["median_s"] / setting["floor_s"]
+    assert "best of 2 trials" in capsys.readouterr().out
