@@ -252,7 +252,8 @@ def test_slips_world_checks_catch_every_slip():
         assert task.score(extract_answer(slips_solution(world, a, b, "step", rng), "number"), item) == 0.0
     item = task.item("eval", 0)
     a, b = item["metadata"]["a"], item["metadata"]["b"]
-    lazy = f"<think>so {a + b}. let me check: {a + b}-{b}: so {a + 1}, it is right. wait,</think>"
+    wrong = (a + b + 1) % 10  # a column digit written wrong, accepted anyway, then a spurious "wait"
+    lazy = f"<think>so {a + b}. let me check: {wrong} and {(a + b) % 10} ok, it is right. wait,</think>"
     assert task.check_metrics(lazy, item) == {"arithmetic_right": 0.0, "verdict_follows": 0.0, "faithful": 0.0,
                                               "wait_after_correct": 1.0}
 
@@ -276,7 +277,8 @@ def test_check_curves_judge_the_checks_of_each_step():
         a, b = item["metadata"]["a"], item["metadata"]["b"]
         honest.append({"step": 1, "prompt_id": item["id"], "completion": slips_solution(world, a, b, "check", rng)})
         # A check whose arithmetic is wrong and that accepts anyway, then a spurious "wait".
-        bad = f"<think>so {a + b}. let me check: {a + b}-{b}: so {a + 1}, it is right. wait,</think> <answer>{a + b}</answer>"
+        bad = (f"<think>so {a + b}. let me check: {(a + b + 1) % 10} and {(a + b) % 10} ok, it is right. wait,</think> "
+               f"<answer>{a + b}</answer>")
         lazy.append({"step": 2, "prompt_id": item["id"], "completion": bad})
     lazy.append({"step": 2, "prompt_id": task.item("train", 9)["id"], "completion": "<think>it is 3.</think> <answer>3</answer>"})
     rows = check_curves(honest + lazy, {"task": "slips", "seed": 0})
@@ -307,31 +309,38 @@ def test_lab_recipe_file_spells_out_the_lab_defaults():
 
 
 def test_slips_text_keeps_every_copied_digit_at_a_fixed_distance():
-    from workbench.lab.world import worked_difference, worked_sum
+    from workbench.lab.world import column_reading, worked_sum
 
     assert worked_sum(43, 4, 47) == "3+4=07, 4+0=4, so 47"  # units column always two digits
     assert worked_sum(45, 8, 52) == "5+8=13, 4+1=5, so 52"  # a slipped result after right columns
-    assert worked_difference(57, 3) == "07-3=4, 5-0=5, so 54"
-    assert worked_difference(53, 8) == "13-8=5, 5-1=4, so 45"
+    assert column_reading(45, 8, 53) == "let me check: 3 and 3 ok, 5 and 5 ok, it is right."
+    assert column_reading(45, 8, 52) == "let me check: 3 and 2 not the same, a mistake. wait,"
+    assert column_reading(45, 8, 63) == "let me check: 3 and 3 ok, 5 and 6 not the same, a mistake. wait,"
+    assert column_reading(95, 7, 102) == "let me check: 2 and 2 ok, 10 and 10 ok, it is right."
 
 
 def test_slips_checks_are_judged_by_what_they_compare():
     task = World("slips").task()
     item = {"metadata": {"a": 45, "b": 8}}
-    work = "<think>5+8=13, 4+1=5, so 53. let me check: 53-8: 13-8=5, 5-1=4, so 45, "
 
-    def judge(tail):
-        return task.check_metrics(work + tail + "</think> <answer>53</answer>", item)
+    def judge(x, tail):
+        return task.check_metrics(f"<think>5+8=13, 4+1=5, so {x}. let me check: {tail}</think> <answer>53</answer>", item)
 
-    assert judge("45 vs 45: the same, it is right.")["faithful"] == 1.0
-    # The comparison contradicts the check's own result, or rejects a match: never faithful.
-    assert judge("46 vs 45: the same, it is right.")["faithful"] == 0.0
-    assert judge("45 vs 46: not the same, a mistake. wait,")["faithful"] == 0.0
-    # "a mistake" alone is a reject (a spurious one here), not a check left unjudged.
-    spurious = judge("45 vs 45: the same, a mistake. wait,")
+    assert judge(53, "3 and 3 ok, 5 and 5 ok, it is right.")["faithful"] == 1.0
+    assert judge(52, "3 and 2 not the same, a mistake. wait,")["faithful"] == 1.0
+    # A verdict that contradicts its digits, a column digit written wrong, or a digit of x miscopied.
+    assert judge(52, "3 and 2 ok, 5 and 5 ok, it is right.")["verdict_follows"] == 0.0
+    wrong_column = judge(53, "4 and 3 not the same, a mistake. wait,")
+    assert wrong_column["arithmetic_right"] == 0.0 and wrong_column["verdict_follows"] == 1.0
+    assert wrong_column["faithful"] == 0.0
+    miscopied = judge(52, "3 and 3 ok, 5 and 5 ok, it is right.")
+    assert miscopied["arithmetic_right"] == 1.0 and miscopied["verdict_follows"] == 1.0 and miscopied["faithful"] == 0.0
+    # "a mistake" after digits that all agree is a reject (a spurious one), not a check left unjudged.
+    spurious = judge(53, "3 and 3 ok, 5 and 5 ok, a mistake. wait,")
     assert spurious["verdict_follows"] == 0.0 and spurious["wait_after_correct"] == 1.0
-    # A "wait" reacts to the latest sum, checked or not: here a wrong one (54), then a right one (53).
-    text = work + "45 vs 45: the same, it is right. so 54. wait, so 53. wait,</think>"
+    assert judge(53, "3 and 3 ok, 5 and")["faithful"] is None  # cut off before its verdict
+    # A "wait" reacts to the latest sum: here a wrong one (54), then a right one (53).
+    text = "<think>so 53. let me check: 3 and 3 ok, 5 and 5 ok, it is right. so 54. wait, so 53. wait,</think>"
     assert task.check_metrics(text, item)["wait_after_correct"] == 0.5
 
 

@@ -16,10 +16,10 @@ corpus (its writer knows it), but the model cannot see it, so re-checking gives 
 
 ``slips`` (the simpler world): "what is 46+8". Solutions work the columns ("6+8=14, 4+1=5, so 54");
 a share ``noise`` of first answers slip (off by 1 or 10), as the prototype in ../shared/FINDINGS.md
-did. A check subtracts b back column by column and sets the result beside a ("46 vs 46: the same,
-it is right"; after a slip "45 vs 46: not the same, a mistake. wait," and the sum is worked again).
-Here checking pays only against slips the policy could also learn to stop making: the control is
-a corpus without slips (``noise`` 0), where a check never catches anything.
+did. A check reads each digit of the answer against its column ("let me check: 4 and 4 ok, 5 and 5
+ok, it is right."; after a slip "4 and 3 not the same, a mistake. wait," and the sum is worked
+again). Here checking pays only against slips the policy could also learn to stop
+making: the control is a corpus without slips (``noise`` 0), where a check never catches anything.
 
 A generator writes worked solutions in three styles (``STYLES``):
 
@@ -54,7 +54,7 @@ from workbench.templates import render_prompt
 WORLDS = {
     "pairsum": "pick the two of four numbers that sum to a target (checking a pair is cheap; guessing is not)",
     "pairsum_blind": "the pairsum control: the target is hidden, so checking a sum gives no information",
-    "slips": "a+b with a 10-99, b 1-9, where first answers slip; a check (subtract back) catches slips",
+    "slips": "a+b with a 10-99, b 1-9, where first answers slip; a check (reading the columns again) catches slips",
 }
 STYLES = ("direct", "step", "check")
 N_NUMBERS = 4
@@ -275,23 +275,37 @@ def worked_sum(a: int, b: int, result: int) -> str:
     return f"{a % 10}+{b}={units:02d}, {a // 10}+{units // 10}={a // 10 + units // 10}, so {result}"
 
 
-def worked_difference(s: int, b: int) -> str:
-    """Column subtraction of b (one digit) from s, units first, with the borrow: "14-8=6, 5-1=4, so 46";
-    without a borrow the units column is written with two digits too ("07-3=4, 5-0=5, so 54")."""
-    units, tens = s % 10, s // 10
-    borrow = units < b
-    return f"{units + 10 * borrow:02d}-{b}={units + 10 * borrow - b}, {tens}-{int(borrow)}={tens - borrow}, so {s - b}"
+def column_reading(a: int, b: int, x: int) -> str:
+    """The check of a worked sum "... so x": read each digit of x against the column it came from,
+    units first ("let me check: 4 and 4 ok, 5 and 5 ok, it is right."), and at the first digit that
+    differs say so ("4 and 3 not the same, a mistake. wait,"). The column digit is copied from a
+    fixed distance; the verdict compares two single tokens.
+
+    Why this check and not a different computation (subtracting b back, the lab's first check): a
+    tiny model learned that subtraction as a copy of a (the result it usually is), and its verdict
+    compared two-digit numbers by their units only, so the check caught few slips. A digit against
+    its column is the check a person makes against a transcription slip; the verdict still has to
+    be learned, and at 3 epochs it was not (P(not) 0.11 after equal and unequal digits alike),
+    at 6 it was (0.03 against 0.73): see the README's lab notes.
+    """
+    units = a % 10 + b
+    column_units, column_tens = units % 10, a // 10 + units // 10
+    text = f"let me check: {column_units} and {x % 10}"
+    if column_units != x % 10:
+        return text + " not the same, a mistake. wait,"
+    text += f" ok, {column_tens} and {x // 10}"
+    if column_tens != x // 10:
+        return text + " not the same, a mistake. wait,"
+    return text + " ok, it is right."
 
 
 def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str:
     """The completion for "what is a+b" in ``style``. With probability ``world.noise`` the first
-    answer slips (off by 1 or 10), as in the prototype FINDINGS.md describes. ``direct`` answers at
-    once; ``step`` works the columns (units, then tens with the carry); both keep a slip. ``check``
-    works the columns, then subtracts b back column by column (as cheap as the sum) and sets the
-    result beside a ("44 vs 45": two numbers next to each other, which a tiny model compares far more
-    reliably than a number with one in the question: measured, it accepted slipped sums 72% of the
-    time that way); a slip shows as a result that is not a, so it says "wait" and works the sum
-    again (a correction never slips); a right sum is confirmed."""
+    answer slips (off by 1 or 10) after columns worked right, as in the prototype FINDINGS.md
+    describes. ``direct`` answers at once; ``step`` works the columns (units, then tens with the
+    carry); both keep a slip. ``check`` works the columns, then reads each digit of the answer
+    against its column (``column_reading``); a slip shows as a digit that differs, so it says
+    "wait" and works the sum again (a second try never slips); a right sum is confirmed."""
     if style not in STYLES:
         raise WorkbenchError(f"unknown solution style {style!r}; valid choices: {', '.join(STYLES)}")
     s = a + b
@@ -302,17 +316,16 @@ def slips_solution(world: World, a: int, b: int, style: str, rng: Random) -> str
         return f"<think>{worked_sum(a, b, first)}.</think> <answer>{first}</answer>"
     parts = []
     if first != s:
-        parts.append(f"{worked_sum(a, b, first)}. let me check: {first}-{b}: {worked_difference(first, b)}, "
-                     f"{first - b} vs {a}: not the same, a mistake. wait,")
-    parts.append(f"{worked_sum(a, b, s)}. let me check: {s}-{b}: {worked_difference(s, b)}, {a} vs {a}: the same, "
-                 f"it is right.")
+        parts.append(f"{worked_sum(a, b, first)}. {column_reading(a, b, first)}")
+    parts.append(f"{worked_sum(a, b, s)}. {column_reading(a, b, s)}")
     return f"<think>{' '.join(parts)}</think> <answer>{s}</answer>"
 
 
 _RESULT = re.compile(r"\bso (\d+)")
-_SLIPS_CHECK = re.compile(r"check: (\d+)\s*-\s*(\d+)\s*:[^:]*?\bso (\d+)")
+# "so x. let me check: u and v ok, t and w ok, it is right." / "... u and v not the same, a mistake."
+_SLIPS_CHECK = re.compile(r"\bso (\d+)\s*\.?\s*let me check\s*:((?:\s*\d+ and \d+ (?:ok|not[^,.]*),?)+)([^.]*)")
+_DIGITS = re.compile(r"(\d+) and (\d+) (ok|not)")
 _SLIPS_REJECT = re.compile(r"\b(?:not|wrong|mistake)\b")
-_VS = re.compile(r"\s*,?\s*(\d+) vs (\d+)")  # "y vs a" right after a check's result
 
 
 class SlipsTask(ProceduralTask):
@@ -335,39 +348,39 @@ class SlipsTask(ProceduralTask):
             return 0.0
 
     def check_metrics(self, completion: str, item: dict) -> dict:
-        """As ``PairSumTask.check_metrics``, for checks "check: x-b: <columns>, so y, y vs a: <verdict>"
-        after a worked sum "... so x". The verdict is a reject ("not", "wrong", "mistake") or else an
-        accept ("right", "ok"); a check with neither is not judged. Shares over the judged checks:
-        ``arithmetic_right`` (x-b really is y), ``verdict_follows`` (accepted iff y is a),
-        ``faithful`` (both, checking the sum just worked with the question's b, and, where the check
-        writes "y' vs a'", copying y and a there); ``wait_after_correct``: the share of "wait"s whose
-        latest sum (checked or not) was right. Values None where there is nothing to judge."""
+        """As ``PairSumTask.check_metrics``, for checks "so x. let me check: u and v ok, t and w ..."
+        (``column_reading``): each pair sets a column's digit (u: the units column's last digit; t:
+        the tens column's result) beside x's digit (v: x's units; w: the rest of x), and says "ok" or
+        "not". A check is judged when it ends in a verdict: a reject ("not", "wrong", "mistake") or
+        an accept ("right", "ok" on every pair). Shares over the judged checks: ``arithmetic_right``
+        (every column digit written is the true one, i.e. the digits of a+b), ``verdict_follows``
+        (every pair's "ok"/"not" matches whether its two digits are equal), ``faithful`` (both, and
+        every x digit copied from x); ``wait_after_correct``: the share of "wait"s whose latest sum
+        ("so x") was right. Values None where there is nothing to judge."""
         from workbench.rewards.extract import split_think_answer
 
         think = split_think_answer(completion)["think"] or ""
-        a, b = item["metadata"]["a"], item["metadata"]["b"]
+        s = item["metadata"]["a"] + item["metadata"]["b"]
+        truth = (s % 10, s // 10)
         right, follows, faithful, waits, spurious = [], [], [], 0, 0
-        checks = list(_SLIPS_CHECK.finditer(think))
-        for i, m in enumerate(checks):
-            x, y, z = (int(g) for g in m.groups())
-            rest = think[m.end(): checks[i + 1].start() if i + 1 < len(checks) else len(think)]
-            verdict = "reject" if _SLIPS_REJECT.search(rest) else "accept" if _ACCEPT.search(rest) else None
-            if verdict is None:
-                continue
-            sums = _RESULT.findall(think[checks[i - 1].end() if i else 0: m.start()])
-            compared = _VS.match(rest)
-            copied = compared is None or (int(compared.group(1)) == z and int(compared.group(2)) == a)
-            right.append(x - y == z)
-            follows.append((verdict == "accept") == (z == a))
-            faithful.append(right[-1] and follows[-1] and y == b and bool(sums) and int(sums[-1]) == x and copied)
+        for m in _SLIPS_CHECK.finditer(think):
+            x, pairs = int(m.group(1)), _DIGITS.findall(m.group(2))
+            rest = m.group(3)
+            if any(v == "not" for _, _, v in pairs) or _SLIPS_REJECT.search(rest):
+                verdict = "reject"
+            elif _ACCEPT.search(rest):
+                verdict = "accept"
+            else:
+                continue  # a check cut off before its verdict
+            right.append(all(int(c) == t for (c, _, _), t in zip(pairs, truth)))
+            follows.append(all((v == "ok") == (c == d) for c, d, v in pairs)
+                           and (verdict == "accept") == all(c == d for c, d, _ in pairs))
+            copied = all(int(d) == xd for (_, d, _), xd in zip(pairs, (x % 10, x // 10)))
+            faithful.append(right[-1] and follows[-1] and copied)
         for w in _WAIT.finditer(think):
-            # The sum a "wait" reacts to: the latest sum before it, a checked one (the x of a check)
-            # or one worked outside any check ("so x" not inside a check's own subtraction).
-            claims = [(c.start(), int(c.group(1))) for c in checks if c.end() <= w.start()]
-            claims += [(r.start(), int(r.group(1))) for r in _RESULT.finditer(think[: w.start()])
-                       if not any(c.start() <= r.start() < c.end() for c in checks)]
+            sums = _RESULT.findall(think[: w.start()])
             waits += 1
-            spurious += bool(claims) and max(claims)[1] == a + b
+            spurious += bool(sums) and int(sums[-1]) == s
 
         return {"arithmetic_right": _share(right), "verdict_follows": _share(follows), "faithful": _share(faithful),
                 "wait_after_correct": spurious / waits if waits else None}
