@@ -30,3 +30,14 @@ def test_bench_end_to_end_on_the_tiny_model(tmp_path, capsys):
     assert setting["floor_s"] <= setting["floor_every_row_s"]
     assert setting["workbench_over_floor"] == setting["workbench"]["median_s"] / setting["floor_s"]
     assert "best of 2 trials" in capsys.readouterr().out
+
+
+def test_reasoning_setting_forces_every_rollout_to_full_length(tmp_path, monkeypatch):
+    monkeypatch.setitem(bench.SETTINGS, "reasoning", (1, 2, 12))  # the real one is 4 x 8 x 256: same rule, smaller
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--model", "tiny-random", "--settings", "reasoning", "--steps", "1", "--warmup", "0",
+                 "--output", str(out)]) == 0
+    (setting,) = json.loads(out.read_text())["settings"]
+    assert setting["fixed_length"] is True  # the discriminating check: random weights rarely stop anyway
+    for path in ("vanilla", "workbench"):
+        assert [n for step in setting[path]["steps"] for n in step["completion_tokens"]] == [12, 12]

@@ -33,7 +33,11 @@ SETTINGS = {
     "demo": (4, 8, 24),
     "long": (4, 8, 64),
     "wide": (4, 16, 24),
+    "reasoning": (4, 8, 256),  # R1's regime: long completions (issue 16)
 }
+# Settings whose rollouts are all forced to their full length (``min_new_tokens``), whatever the
+# model: a trained model's lengths vary from run to run, so only a fixed length compares runs.
+FULL_LENGTH = frozenset({"reasoning"})
 SPLIT = ("generation", "reward", "forward_backward", "optimizer", "other")
 
 
@@ -288,6 +292,7 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
     from workbench.grpo.trainer import build_dataset
 
     prompts, G, max_new = settings
+    fixed_length = fixed_length or name in FULL_LENGTH
     task = get_task(task_name)
     models = {}
     for path in ("vanilla", "workbench"):
@@ -324,7 +329,7 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
         floors_shared.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"], group=G))
     result = {
         "name": name, "model": model_name, "prompts_per_step": prompts, "num_generations": G,
-        "max_completion_length": max_new, "device": precision.device, "dtype": precision.dtype,
+        "max_completion_length": max_new, "fixed_length": fixed_length, "device": precision.device, "dtype": precision.dtype,
         "quantization": precision.quantization,
         "vanilla": _summary(records["vanilla"]), "workbench": _summary(records["workbench"]),
         "floor_flops": statistics.median(floors), "floor_shared_prefix_flops": statistics.median(floors_shared),
