@@ -166,4 +166,4 @@ register_task("pairsum", _lab_task("pairsum"),
 register_task("pairsum_blind", _lab_task("pairsum_blind"),
               "aha lab control: pairsum with the target hidden, so checking a sum gives no information")
 register_task("slips", _lab_task("slips"),
-              "aha lab: a+b whose first answers slip; a check (subtract back) catches the slip")
+              "aha lab: a+b whose first answers slip; a check (each digit against its column) catches the slip")
