@@ -12,10 +12,11 @@ def test_rate_is_the_best_trial_and_a_path_under_its_floor_is_a_fault():
     rate.trials = [102e9, 300e9, 290e9]  # the first trial ran while something else held the cores
     assert rate.best == 300e9
     result = {"floor_flops": 600e9, "floor_shared_prefix_flops": 300e9,
-              "workbench": {"median_s": 2.0}, "vanilla": {"median_s": 6.0}}
+              "workbench": {"median_s": 2.0}, "vanilla": {"median_s": 6.0}, "trl_tuned": {"median_s": 4.0}}
     out = bench.add_floors(dict(result), rate.best)
     assert out["floor_s"] == 1.0 and out["floor_every_row_s"] == 2.0  # the floor: each prompt once
     assert out["workbench_over_floor"] == 2.0 and out["vanilla_over_floor"] == 6.0 and not out["measurement_fault"]
+    assert out["trl_tuned_over_floor"] == 4.0
     low = bench.add_floors(dict(result), 102e9)  # the low trial alone: the floor (2.9 s) is above the step (2.0 s)
     assert low["workbench_over_floor"] < 1 and low["measurement_fault"]
 
@@ -29,7 +30,9 @@ def test_bench_end_to_end_on_the_tiny_model(tmp_path, capsys):
     (setting,) = saved["settings"]
     assert setting["floor_s"] <= setting["floor_every_row_s"]
     assert setting["workbench_over_floor"] == setting["workbench"]["median_s"] / setting["floor_s"]
-    assert "best of 2 trials" in capsys.readouterr().out
+    assert setting["speedup_vs_tuned"] == setting["trl_tuned"]["median_s"] / setting["workbench"]["median_s"]
+    printed = capsys.readouterr().out
+    assert "best of 2 trials" in printed and "over TRL tuned" in printed
 
 
 def test_reasoning_setting_forces_every_rollout_to_full_length(tmp_path, monkeypatch):
@@ -39,5 +42,5 @@ def test_reasoning_setting_forces_every_rollout_to_full_length(tmp_path, monkeyp
                  "--output", str(out)]) == 0
     (setting,) = json.loads(out.read_text())["settings"]
     assert setting["fixed_length"] is True  # the discriminating check: random weights rarely stop anyway
-    for path in ("vanilla", "workbench"):
+    for path in bench.PATHS:
         assert [n for step in setting[path]["steps"] for n in step["completion_tokens"]] == [12, 12]
