@@ -3,6 +3,8 @@ is the least work the step needs, and a path faster than its floor is reported a
 
 import json
 
+import pytest
+
 from workbench.cli import main
 from workbench.grpo import bench
 
@@ -44,3 +46,21 @@ def test_reasoning_setting_forces_every_rollout_to_full_length(tmp_path, monkeyp
     assert setting["fixed_length"] is True  # the discriminating check: random weights rarely stop anyway
     for path in bench.PATHS:
         assert [n for step in setting[path]["steps"] for n in step["completion_tokens"]] == [12, 12]
+
+
+def test_a_setting_that_dies_keeps_the_ones_before_it(tmp_path, monkeypatch):
+    real = bench.run_setting
+
+    def dies_on_wide(name, *args, **kwargs):
+        if name == "wide":
+            raise MemoryError("stands in for the OOM killer")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setitem(bench.SETTINGS, "demo", (1, 2, 4))
+    monkeypatch.setattr(bench, "run_setting", dies_on_wide)
+    out = tmp_path / "bench.json"
+    with pytest.raises(MemoryError):
+        main(["bench", "--model", "tiny-random", "--settings", "demo,wide", "--steps", "1", "--warmup", "0",
+              "--output", str(out)])
+    (setting,) = json.loads(out.read_text())["settings"]
+    assert setting["name"] == "demo" and setting["floor_s"] > 0

@@ -118,19 +118,28 @@ def cmd_bench(argv: list[str]) -> int:
     # are computed at the end from it.
     rate = bench.MatmulRate(precision.device, precision.torch_dtype)
     print(f"matmul rate ({precision.device}, {precision.dtype}): {rate.measure() / 1e9:.1f} GFLOP/s (first trial)")
+    meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "gpu": torch.cuda.get_device_name() if precision.device == "cuda" else None}
+
+    def save(results):
+        if a.output:
+            with open(a.output, "w") as f:
+                json.dump({"bench.matmul_flops_per_s": rate.best, "matmul_trials": rate.trials, "machine": meta,
+                           "settings": results}, f, indent=1)
+
     results = []
     for name in a.settings.split(","):
         print(f"setting {name} {bench.SETTINGS[name]}")
         results.append(bench.run_setting(name, bench.SETTINGS[name], a.model, precision, a.steps, a.warmup,
                                          a.fixed_length, a.task))
         rate.measure()
+        # Saved after every setting, floors at the best rate so far: a later setting that dies (the
+        # kernel's OOM killer took TRL without checkpointing at 256 tokens on 24 GB) loses nothing.
+        save([bench.add_floors(dict(r), rate.best) for r in results])
     results = [bench.add_floors(r, rate.best) for r in results]
     bench.print_table(results, rate)
+    save(results)
     if a.output:
-        meta = {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                "gpu": torch.cuda.get_device_name() if precision.device == "cuda" else None}
-        with open(a.output, "w") as f:
-            json.dump({"bench.matmul_flops_per_s": rate.best, "matmul_trials": rate.trials, "machine": meta, "settings": results}, f, indent=1)
         print(f"\nwrote {a.output}")
     return 0
 
