@@ -64,3 +64,15 @@ def test_a_setting_that_dies_keeps_the_ones_before_it(tmp_path, monkeypatch):
               "--output", str(out)])
     (setting,) = json.loads(out.read_text())["settings"]
     assert setting["name"] == "demo" and setting["floor_s"] > 0
+
+
+def test_paths_choose_which_trainers_run(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    settings = ["--settings", "demo", "--steps", "1", "--warmup", "0", "--output", str(out)]
+    assert main(["bench", "--model", "tiny-random", "--paths", "vanilla", *settings]) == 0
+    (setting,) = json.loads(out.read_text())["settings"]
+    assert "trl_tuned" not in setting and "speedup_vs_tuned" not in setting
+    assert setting["vanilla"]["steps"] and setting["workbench"]["steps"] and setting["speedup"] > 0
+    with pytest.raises(SystemExit):  # argparse's one-line usage error
+        main(["bench", "--paths", "vllm"])
+    assert "unknown path(s) ['vllm']; valid choices: vanilla, trl_tuned, workbench" in capsys.readouterr().err

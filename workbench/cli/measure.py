@@ -107,10 +107,16 @@ def cmd_bench(argv: list[str]) -> int:
     p.add_argument("--task", default="chain_sum", help="task the prompts come from (as in workbench train)")
     p.add_argument("--fixed_length", action="store_true", help="force every rollout to max length (random models)")
     p.add_argument("--output", help="write the results as JSON here")
+    p.add_argument("--paths", default=",".join(bench.PATHS),
+                   help=f"comma-separated, from {', '.join(bench.PATHS)} (the workbench's always runs); fewer paths, "
+                        "fewer models in memory")
     a = p.parse_args(argv)
     unknown = [s for s in a.settings.split(",") if s not in bench.SETTINGS]
     if unknown:
         p.error(f"unknown setting(s) {unknown}; valid choices: {', '.join(bench.SETTINGS)}")
+    unknown = [s for s in a.paths.split(",") if s not in bench.PATHS]
+    if unknown:
+        p.error(f"unknown path(s) {unknown}; valid choices: {', '.join(bench.PATHS)}")
     precision = resolve_precision(a.precision, a.quantization)
     if precision.device == "cpu":
         torch.set_num_threads(os.cpu_count() or 1)
@@ -131,7 +137,7 @@ def cmd_bench(argv: list[str]) -> int:
     for name in a.settings.split(","):
         print(f"setting {name} {bench.SETTINGS[name]}")
         results.append(bench.run_setting(name, bench.SETTINGS[name], a.model, precision, a.steps, a.warmup,
-                                         a.fixed_length, a.task))
+                                         a.fixed_length, a.task, paths=tuple(a.paths.split(","))))
         rate.measure()
         # Saved after every setting, floors at the best rate so far: a later setting that dies (the
         # kernel's OOM killer took TRL without checkpointing at 256 tokens on 24 GB) loses nothing.

@@ -289,8 +289,9 @@ def _summary(steps: list[dict]) -> dict:
 
 
 def run_setting(name, settings, model_name, precision, steps, warmup, fixed_length, task_name="chain_sum",
-                progress=print):
-    """One setting, both paths, ``steps`` measured steps each: step times and their split, and the
+                progress=print, paths=PATHS):
+    """One setting, each of ``paths`` (``PATHS``, the workbench's always included), ``steps`` measured
+    steps each: step times and their split, and the
     step's matmul FLOPs (``floor_flops``, ``floor_shared_prefix_flops``; ``add_floors`` turns them
     into seconds at the run's best matmul rate)."""
     import tempfile
@@ -306,9 +307,10 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
 
     prompts, G, max_new = settings
     fixed_length = fixed_length or name in FULL_LENGTH
+    paths = tuple(path for path in PATHS if path in paths or path == "workbench")
     task = get_task(task_name)
     models = {}
-    for path in PATHS:
+    for path in paths:
         models[path] = load_model(model_name, precision, seed=0)  # identical weights for both paths
     tokenizer = models["workbench"][1]
     # The demo's template for a chat model; R1-Zero's for a base model (gemma3-270m), which has no chat template.
@@ -327,9 +329,9 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
         trainers[path] = _quiet(_build_trainer(path, model, tok, dataset, reward, settings, precision, tmp, lora,
                                                fixed_length))
     memory = PeakMemory(precision.device)
-    records = {path: [] for path in PATHS}
+    records = {path: [] for path in paths}
     for i in range(warmup + steps):
-        for path in PATHS:
+        for path in paths:
             rec = _one_step(trainers[path], seed=1000 + i, memory=memory)
             if i >= warmup:
                 records[path].append(rec)
@@ -337,19 +339,20 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
                      f"{rec['seconds']:6.2f} s  (" + ", ".join(f"{k} {v:.2f}" for k, v in rec["split"].items()) + ")")
     body, head = param_counts(trainers["workbench"].model)
     floors, floors_shared = [], []
-    for rec in [rec for path in PATHS for rec in records[path]]:
+    for rec in [rec for path in paths for rec in records[path]]:
         floors.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"]))
         floors_shared.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"], group=G))
     result = {
         "name": name, "model": model_name, "prompts_per_step": prompts, "num_generations": G,
         "max_completion_length": max_new, "fixed_length": fixed_length, "device": precision.device, "dtype": precision.dtype,
         "quantization": precision.quantization,
-        **{path: _summary(records[path]) for path in PATHS},
+        **{path: _summary(records[path]) for path in paths},
         "floor_flops": statistics.median(floors), "floor_shared_prefix_flops": statistics.median(floors_shared),
         "backbone_params": body, "head_params": head, "trl_tuned_options": dict(TRL_TUNED),
     }
-    result["speedup"] = result["vanilla"]["median_s"] / result["workbench"]["median_s"]
-    result["speedup_vs_tuned"] = result["trl_tuned"]["median_s"] / result["workbench"]["median_s"]
+    for anchor, key in (("vanilla", "speedup"), ("trl_tuned", "speedup_vs_tuned")):
+        if anchor in result:
+            result[key] = result[anchor]["median_s"] / result["workbench"]["median_s"]
     del trainers, models
     if precision.device == "cuda":
         torch.cuda.empty_cache()
@@ -365,15 +368,17 @@ def print_table(results: list[dict], rate: MatmulRate) -> None:
               f"new tokens")
         print(f"{'path':10s} {'median s':>9s} {'min':>7s} {'max':>7s} " + " ".join(f"{k[:8]:>8s}" for k in SPLIT)
               + f" {'gen tok/s':>9s} {'trn tok/s':>9s} {'peak MB':>8s}")
-        for path in PATHS:
+        for path in [path for path in PATHS if path in r]:
             s = r[path]
             print(f"{path:10s} {s['median_s']:9.2f} {s['min_s']:7.2f} {s['max_s']:7.2f} "
                   + " ".join(f"{s['split_median_s'][k]:8.2f}" for k in SPLIT)
                   + f" {s['generated_tokens_per_s'] or 0:9.1f} {s['trained_tokens_per_s'] or 0:9.1f}"
                   + f" {s['peak_memory_mb']:8.0f}")
         print(f"floor {r['floor_s']:.2f} s (each prompt once; {r['floor_every_row_s']:.2f} s with every row's "
-              f"prompt) | speedup {r['speedup']:.2f}x over TRL as it comes, {r['speedup_vs_tuned']:.2f}x over TRL "
-              f"tuned | / floor: " + ", ".join(f"{path} {r[f'{path}_over_floor']:.2f}" for path in PATHS))
+              f"prompt) | speedup: " + ", ".join(f"{r[key]:.2f}x over {label}" for key, label in
+                                                 (("speedup", "TRL as it comes"), ("speedup_vs_tuned", "TRL tuned"))
+                                                 if key in r)
+              + " | / floor: " + ", ".join(f"{path} {r[f'{path}_over_floor']:.2f}" for path in PATHS if path in r))
         if r["measurement_fault"]:
             print("MEASUREMENT FAULT: a path ran faster than its floor, so the matmul rate was measured low "
                   "(something else was running?); rerun on a quiet machine")
