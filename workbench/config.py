@@ -130,7 +130,7 @@ class StageConfig:
         metadata={"help": "Stop training after the step that passes this many seconds of training (a compute budget)."},
     )
     # Model policy
-    precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA, fp32 on CPU), fp32, bf16, fp16."})
+    precision: str = field(default="auto", metadata={"help": "auto (bf16 on CUDA; on CPU bf16 where a matmul probe finds it fast, else fp32), fp32, bf16, fp16."})
     quantization: str = field(default="auto", metadata={"help": "auto (4bit on CUDA, none on CPU), none, 4bit."})
     finetune: str = field(
         default="lora",

@@ -108,6 +108,9 @@ class Stage:
         self.task = get_task(cfg.task, seed=cfg.seed, **cfg.task_kwargs)
         check_model_name(cfg.model)
         self.precision = resolve_precision(cfg.precision, cfg.quantization)
+        if cfg.precision == "auto" and cfg.finetune == "full" and self.precision == resolve_precision("bf16", "none", "cpu"):
+            # CPU bf16 keeps the frozen base weights in bf16; trained weights need fp32 (no master copy here).
+            self.precision = resolve_precision("fp32", "none", "cpu")
         if self.precision.device == "cpu":
             # Every core (torch may default to fewer), unless OMP_NUM_THREADS says otherwise: processes
             # sharing cores each with all of them spin against each other and slow down many-fold.

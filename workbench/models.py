@@ -16,10 +16,13 @@ Names:
     (``workbench.lab.base_model``), built on first use and cached under ``$WORKBENCH_HOME/lab/``.
   - anything else: a hub id or local path, loaded with ``from_pretrained`` (needs network for ids).
 
-Policy (``resolve_precision``): on CUDA, QLoRA (4-bit nf4 base weights + LoRA, bf16 compute); on
-CPU, fp32 + LoRA. bf16 matmul on our CPUs is ~240x slower than fp32 and bitsandbytes' 4-bit layers
-~8x slower, so neither is a CPU default, but both can be forced (``precision="bf16"``,
-``quantization="4bit"``), which is how CI keeps the QLoRA branch tested on the tiny model.
+Policy (``resolve_precision``): on CUDA, QLoRA (4-bit nf4 base weights + LoRA, bf16 compute). On
+CPU, chosen by what the CPU can do (``cpu_bf16_is_fast``): bf16 base weights and bf16 autocast, LoRA
+weights and optimizer state in fp32, where a short matmul probe finds bf16 clearly faster (an Intel
+Xeon with AMX here: 2.4 TFLOP/s against 0.38 in fp32); otherwise fp32 + LoRA (one machine ran bf16
+matmuls 240x slower than fp32). bitsandbytes' 4-bit layers are ~8x slower on CPU, so 4-bit is never a
+CPU default, but it can be forced (``quantization="4bit"``), which is how CI keeps the QLoRA branch
+tested on the tiny model.
 """
 
 from __future__ import annotations
@@ -220,7 +223,77 @@ class Precision:
         return getattr(torch, self.dtype)
 
 
+# bf16 must beat fp32 by this factor on both probe shapes to become the CPU default: below it, the
+# casts autocast adds and bf16's coarser rounding are not worth it.
+BF16_MIN_SPEEDUP = 1.5
+# (M, K, N) of the probe's matmuls: decode-shaped (a batch of rows through a layer) and square.
+_PROBE_SHAPES = ((32, 1024, 2048), (1024, 1024, 1024))
+
+
+def bf16_matmul_speedup(reps: int = 5) -> float:
+    """fp32 time over bf16 time of CPU matmuls, the smaller over ``_PROBE_SHAPES`` (best of ``reps``
+    each; about 0.1 s in all). 0.004 (240x slower) on one of our machines; 6.5 with AMX."""
+    import time
+
+    import torch
+
+    ratios = []
+    for m, k, n in _PROBE_SHAPES:
+        best = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+            a @ b  # first call: kernel selection, allocation
+            times = []
+            for _ in range(reps):
+                t = time.perf_counter()
+                a @ b
+                times.append(time.perf_counter() - t)
+            best[dtype] = min(times)
+        ratios.append(best[torch.float32] / best[torch.bfloat16])
+    return min(ratios)
+
+
+def cpu_bf16_is_fast() -> bool:
+    """Whether ``precision="auto"`` picks bf16 on this CPU: ``bf16_matmul_speedup() >= BF16_MIN_SPEEDUP``.
+
+    The probe runs once per CPU model, thread count and torch version and is cached in
+    ``$WORKBENCH_HOME/cpu_probe.json``. ``WORKBENCH_CPU_BF16=1`` or ``0`` decides without probing
+    (the test suite sets 0, so its results do not depend on the machine)."""
+    import json
+    import platform
+
+    import torch
+
+    forced = os.environ.get("WORKBENCH_CPU_BF16")
+    if forced in ("0", "1"):
+        return forced == "1"
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    key = f"{cpu} | threads {torch.get_num_threads()} | torch {torch.__version__}"
+    path = workbench_home() / "cpu_probe.json"
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key not in cache:
+        cache[key] = {"bf16_matmul_speedup": round(bf16_matmul_speedup(), 3)}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(cache, indent=1))
+        except OSError:  # a read-only home: probe again next time
+            pass
+    return cache[key]["bf16_matmul_speedup"] >= BF16_MIN_SPEEDUP
+
+
 def resolve_precision(precision: str = "auto", quantization: str = "auto", device: str | None = None) -> Precision:
+    """The device, compute dtype and quantization a run uses (the module docstring gives the policy).
+
+    ``precision``: one of ``PRECISIONS``; ``quantization``: one of ``QUANTIZATIONS``; ``device``:
+    "cuda" or "cpu" (default: cuda when available). Raises WorkbenchError naming the valid choices."""
     if precision not in PRECISIONS:
         raise WorkbenchError(f"unknown precision {precision!r}; valid choices: {', '.join(PRECISIONS)}")
     if quantization not in QUANTIZATIONS:
@@ -230,7 +303,8 @@ def resolve_precision(precision: str = "auto", quantization: str = "auto", devic
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     on_gpu = device == "cuda"
-    dtype = {"auto": "bfloat16" if on_gpu else "float32", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+    auto = "bfloat16" if on_gpu or (precision == "auto" and cpu_bf16_is_fast()) else "float32"
+    dtype = {"auto": auto, "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
     quant = quantization if quantization != "auto" else ("4bit" if on_gpu else "none")
     return Precision(device=device, dtype=dtype[precision], quantization=quant)
 
