@@ -43,12 +43,15 @@ SPLIT = ("generation", "reward", "forward_backward", "optimizer", "other")
 # The paths, in the order each step runs them: TRL as it comes, TRL tuned, the workbench.
 PATHS = ("vanilla", "trl_tuned", "workbench")
 # The second anchor: TRL configured as well as it can be without vLLM, with its own options only.
-# Gradient checkpointing off (it recomputes the forward to save memory). Measured 2026-12-01 on a
-# 24 GB CPU machine with the embedded model: on `long` it saved 4 s of 39.5 (35.4 s); on `reasoning`
-# the process (three paths' models) was killed for memory (24.3 GB RSS) in this path's first step,
-# so at that length TRL can only run with checkpointing here. Left at TRL's default on purpose: ``use_transformers_continuous_batching`` and
-# ``cache_implementation``; whether they pay on a given machine is a measurement for the next run
-# of this benchmark, not an assumption (issue 16).
+# Gradient checkpointing off (it recomputes the forward to save memory), and, where the activations
+# would not fit, the loss split into micro-batches by TRL's gradient accumulation, as the workbench's
+# path does (``fit_loss_in_memory``; without it `reasoning` was killed for memory at 24.3 GB). Left
+# at TRL's default, measured with transformers' `generate` alone on the embedded model (2026-12-01,
+# CPU, bf16, 128 tokens x 32 rows): ``cache_implementation="static"`` decoded at 74.5 ms/token against
+# 76.8 with the dynamic cache, and with a compiled forward also 74.6 (after 43 s of compiling): not
+# worth it here; decoding is bound by reading the weights (270 MB a token at ~17-25 GB/s).
+# ``use_transformers_continuous_batching`` casts the whole model, LoRA included, to bf16 and returns
+# no log-probs; not measured.
 TRL_TUNED = dict(gradient_checkpointing=False)
 
 
@@ -216,9 +219,14 @@ def _build_trainer(path: str, model, tokenizer, dataset, reward, settings, preci
     from trl import GRPOConfig, GRPOTrainer
 
     from workbench.config import WorkbenchConfig, to_grpo_config
-    from workbench.grpo.trainer import make_trainer_class
+    from workbench.grpo.trainer import fit_loss_in_memory, make_trainer_class
 
     prompts, G, max_new = settings
+    cfg = WorkbenchConfig(model="tiny-random", num_generations=G, per_device_train_batch_size=prompts * G,
+                          max_completion_length=max_new, learning_rate=2e-4, seed=0)
+    # Without checkpointing (TRL tuned, the workbench), the loss runs in as many micro-batches as memory
+    # needs (TRL's gradient accumulation: the same generation batch and optimizer step); as it comes, in one.
+    micro = {} if path == "vanilla" else fit_loss_in_memory(cfg, precision, model, tokenizer, dataset)
     shared = dict(per_device_train_batch_size=prompts * G, num_generations=G, max_completion_length=max_new,
                   max_steps=1, learning_rate=2e-4, temperature=1.0, logging_steps=1, report_to="none",
                   save_strategy="no", disable_tqdm=True, seed=0, use_cpu=precision.device == "cpu",
@@ -228,13 +236,12 @@ def _build_trainer(path: str, model, tokenizer, dataset, reward, settings, preci
     if path in ("vanilla", "trl_tuned"):
         # TRL as it comes: its GRPOConfig defaults (gradient checkpointing on, ...) for everything else;
         # tuned: the same with TRL_TUNED's options.
-        args = GRPOConfig(output_dir=os.path.join(tmp, path), **shared, **(TRL_TUNED if path == "trl_tuned" else {}))
+        args = GRPOConfig(output_dir=os.path.join(tmp, path),
+                          **{**shared, **micro, **(TRL_TUNED if path == "trl_tuned" else {})})
         return _timed_class(GRPOTrainer)(model=model, reward_funcs=[reward], args=args, train_dataset=dataset,
                                          processing_class=tokenizer, peft_config=lora)
-    cfg = WorkbenchConfig(model="tiny-random", num_generations=G, per_device_train_batch_size=prompts * G,
-                          max_completion_length=max_new, learning_rate=2e-4, seed=0)
     args = to_grpo_config(cfg, os.path.join(tmp, "workbench"), precision=precision, max_steps=1, disable_tqdm=True,
-                          generation_kwargs=shared.get("generation_kwargs"))
+                          generation_kwargs=shared.get("generation_kwargs"), **micro)
     trainer = _timed_class(make_trainer_class())(model=model, reward_funcs=[reward], args=args,
                                                   train_dataset=dataset, processing_class=tokenizer,
                                                   peft_config=lora)
@@ -349,6 +356,7 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
         **{path: _summary(records[path]) for path in paths},
         "floor_flops": statistics.median(floors), "floor_shared_prefix_flops": statistics.median(floors_shared),
         "backbone_params": body, "head_params": head, "trl_tuned_options": dict(TRL_TUNED),
+        "loss_micro_batches": {path: trainers[path].args.gradient_accumulation_steps for path in paths},
     }
     for anchor, key in (("vanilla", "speedup"), ("trl_tuned", "speedup_vs_tuned")):
         if anchor in result:
@@ -379,6 +387,9 @@ def print_table(results: list[dict], rate: MatmulRate) -> None:
                                                  (("speedup", "TRL as it comes"), ("speedup_vs_tuned", "TRL tuned"))
                                                  if key in r)
               + " | / floor: " + ", ".join(f"{path} {r[f'{path}_over_floor']:.2f}" for path in PATHS if path in r))
+        split = {path: k for path, k in r.get("loss_micro_batches", {}).items() if k > 1}
+        if split:
+            print("loss in micro-batches (to fit memory): " + ", ".join(f"{path} {k}" for path, k in split.items()))
         if r["measurement_fault"]:
             print("MEASUREMENT FAULT: a path ran faster than its floor, so the matmul rate was measured low "
                   "(something else was running?); rerun on a quiet machine")

@@ -28,6 +28,10 @@ Fixes, each the same mathematics:
     the KV cache to its rows, and let ``generate`` continue from the cache.
  6. `inverse_cdf_sampling`: the same categorical distribution drawn with one uniform per row
     (cumulative sum + binary search) instead of one exponential per vocabulary entry.
+ 7. `lean_logprob_backward`: at reasoning lengths TRL's chunked log-prob kernel took half the
+    forward-backward on CPU (4.7 s of 9.5 s for 8 rows x 256 tokens, bf16): off Triton devices its
+    backward tile runs ~14 full passes over a (4096 x 32768) tile (float copy, zeros_like, a
+    boolean one-hot, ...). The same gradient in 6 in-place passes and a scatter.
 """
 
 from __future__ import annotations
@@ -162,3 +166,41 @@ def shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, comput
     logps = out.log_probs[:, -C:]  # (B, C)
     entropies = out.entropy[:, -C:] if compute_entropy else None
     return logps, entropies
+
+
+def _lean_backward_tile(original):
+    # TRL's ``_backward_tile`` signature (trl/kernels/chunked_logprob.py); written by hand because TRL's
+    # torch fallback for devices without Triton allocates a new full tile per elementwise step.
+    def backward_tile(tile, tile_stride, targets, log_z, entropy, grad_logprobs, grad_entropy, vocab_start, n_cols,
+                      logit_scale, softcap, inv_t, HAS_SOFTCAP, HAS_LOGPROB_GRAD, HAS_ENTROPY_GRAD, BLOCK_SIZE):
+        if HAS_SOFTCAP or HAS_ENTROPY_GRAD or not HAS_LOGPROB_GRAD:  # the general case stays TRL's
+            return original(tile, tile_stride, targets, log_z, entropy, grad_logprobs, grad_entropy, vocab_start,
+                            n_cols, logit_scale, softcap, inv_t, HAS_SOFTCAP, HAS_LOGPROB_GRAD, HAS_ENTROPY_GRAD,
+                            BLOCK_SIZE)
+        # d(log p_target)/d(tile_j) = g * logit_scale * inv_t * (1[j = target] - p_j), p_j = exp(z_j - log_z)
+        scale = logit_scale * inv_t
+        p = tile.float()  # (n, n_cols); the tile itself when it is fp32 (it is overwritten anyway)
+        p.mul_(scale).sub_(log_z.unsqueeze(-1)).exp_()
+        coef = grad_logprobs.float() * scale  # (n,)
+        p.mul_(-coef.unsqueeze(-1))
+        local = targets - vocab_start
+        rows = ((local >= 0) & (local < n_cols)).nonzero().squeeze(-1)
+        p[rows, local[rows]] += coef[rows]
+        if p.data_ptr() != tile.data_ptr():
+            tile.copy_(p)
+
+    return backward_tile
+
+
+@contextmanager
+def lean_logprob_backward():
+    """Within the block, TRL's chunked log-prob backward (off Triton devices) computes each tile's
+    logits gradient in place (``_lean_backward_tile``): the same values, a third of the memory passes."""
+    from trl.kernels import chunked_logprob
+
+    original = chunked_logprob._backward_tile
+    chunked_logprob._backward_tile = _lean_backward_tile(original)
+    try:
+        yield
+    finally:
+        chunked_logprob._backward_tile = original

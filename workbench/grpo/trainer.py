@@ -106,7 +106,8 @@ def make_trainer_class():
 
     from workbench.analysis import traces
     from workbench.analysis.evaluate import stopping_generation
-    from workbench.grpo.fast import inverse_cdf_sampling, merged_lora, shared_prefix_generation, shared_prefix_logps
+    from workbench.grpo.fast import (inverse_cdf_sampling, lean_logprob_backward, merged_lora,
+                                      shared_prefix_generation, shared_prefix_logps)
 
     class WorkbenchGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that logs each rollout (with per-reward values and advantage) to the run log."""
@@ -149,6 +150,12 @@ def make_trainer_class():
             logps, entropies = shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep,
                                                    compute_entropy, self.accelerator.autocast())
             return logps, entropies, None
+
+        def training_step(self, *args, **kwargs):
+            if not self.shared_prefix:  # TRL's step, as it comes
+                return super().training_step(*args, **kwargs)
+            with lean_logprob_backward():  # the backward runs inside training_step
+                return super().training_step(*args, **kwargs)
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
             rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
@@ -231,6 +238,31 @@ def gpu_memory_peak_gb() -> float | None:
     return torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else None
 
 
+def fit_loss_in_memory(cfg: WorkbenchConfig, precision, model, tokenizer, dataset, writer=None,
+                       budget_bytes: float | None = None) -> dict:
+    """GRPOConfig overrides that split the loss of a CPU step into micro-batches when its activations
+    would not fit in memory (workbench.grpo.memory), else {}. Only when the config leaves the split
+    to us (one accumulation step, no gradient checkpointing); the generation batch, and so the
+    algorithm, stay the same. Says so on stderr and in the run log (event ``loss_micro_batches``).
+    ``budget_bytes``: default ``memory_budget_bytes()``."""
+    from workbench.grpo.memory import loss_micro_batches, memory_budget_bytes
+
+    if precision.device != "cpu" or cfg.gradient_accumulation_steps != 1 or cfg.gradient_checkpointing:
+        return {}
+    rows = cfg.per_device_train_batch_size
+    prompts = [row["prompt"] for row in dataset.select(range(min(64, len(dataset))))]
+    prompt_tokens = max((len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]), default=0)
+    k = loss_micro_batches(model.config, rows, prompt_tokens + cfg.max_completion_length,
+                           memory_budget_bytes() if budget_bytes is None else budget_bytes)
+    if k == 1:
+        return {}
+    if writer is not None:
+        writer.event("loss_micro_batches", micro_batches=k, rows=rows // k)
+    print(f"memory: the loss runs in {k} micro-batches of {rows // k} rows (one generation, one optimizer step; "
+          f"set gradient_accumulation_steps to choose)", file=sys.stderr, flush=True)
+    return dict(per_device_train_batch_size=rows // k, gradient_accumulation_steps=k)
+
+
 def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_funcs: list | None = None,
           run_info: dict | None = None, before: dict | None = None, **overrides) -> TrainResult:
     """Run one GRPO experiment end to end and return where it was written and the held-out numbers.
@@ -262,11 +294,12 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
             funcs.append(SafeReward(fn, on_error=on_reward_error, timeout_s=cfg.reward_timeout_s))
             weights.append(1.0)
         trainer_ref: list = []
+        micro = fit_loss_in_memory(cfg, stage.precision, model, tokenizer, dataset, writer)
         trainer = make_trainer_class()(
             model=model,
             reward_funcs=funcs,
             args=to_grpo_config(cfg, writer.path / "trainer", precision=stage.precision, reward_weights=weights,
-                                disable_tqdm=not progress,
+                                disable_tqdm=not progress, **micro,
                                 generation_kwargs=stop_generation_kwargs(stage.stop, tokenizer, cfg.use_vllm)),
             train_dataset=dataset,
             processing_class=tokenizer,
