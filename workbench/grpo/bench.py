@@ -382,10 +382,10 @@ def print_table(results: list[dict], rate: MatmulRate) -> None:
                   + " ".join(f"{s['split_median_s'][k]:8.2f}" for k in SPLIT)
                   + f" {s['generated_tokens_per_s'] or 0:9.1f} {s['trained_tokens_per_s'] or 0:9.1f}"
                   + f" {s['peak_memory_mb']:8.0f}")
+        speedups = ", ".join(f"{r[key]:.2f}x over {label}" for key, label in
+                             (("speedup", "TRL as it comes"), ("speedup_vs_tuned", "TRL tuned")) if key in r)
         print(f"floor {r['floor_s']:.2f} s (each prompt once; {r['floor_every_row_s']:.2f} s with every row's "
-              f"prompt) | speedup: " + ", ".join(f"{r[key]:.2f}x over {label}" for key, label in
-                                                 (("speedup", "TRL as it comes"), ("speedup_vs_tuned", "TRL tuned"))
-                                                 if key in r)
+              f"prompt)" + (f" | speedup: {speedups}" if speedups else "")
               + " | / floor: " + ", ".join(f"{path} {r[f'{path}_over_floor']:.2f}" for path in PATHS if path in r))
         split = {path: k for path, k in r.get("loss_micro_batches", {}).items() if k > 1}
         if split:
