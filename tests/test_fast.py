@@ -231,3 +231,26 @@ def test_lean_logprob_backward_gives_trls_gradient(dtype):
         assert torch.equal(logps, ref_logps)
         tol = 1e-5 if dtype == torch.float32 else 1e-2
         assert ref.abs().max() > 0.1 and torch.allclose(ours, ref, rtol=tol, atol=tol), (ours - ref).abs().max()
+
+
+def test_no_lora_input_cast_under_autocast_gives_the_same_gradients(trainer):
+    from workbench.grpo.fast import no_lora_input_cast
+
+    model = trainer.model
+    batch = _rollout_batch(trainer.processing_class.pad_token_id, seed=4)
+    frozen = {p: p.data for p in model.parameters() if not p.requires_grad}
+    try:
+        for p in frozen:  # the CPU bf16 policy: bf16 base weights, fp32 LoRA, autocast
+            p.data = p.data.to(torch.bfloat16)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss_cast, g_cast = _loss_and_grads(trainer, batch, shared_prefix=True)
+            with no_lora_input_cast(model):
+                layers = [m for m in model.modules() if hasattr(m, "cast_input_dtype_enabled")]
+                assert layers and not any(m.cast_input_dtype_enabled for m in layers)
+                loss_plain, g_plain = _loss_and_grads(trainer, batch, shared_prefix=True)
+    finally:
+        for p, data in frozen.items():
+            p.data = data
+    assert torch.equal(loss_plain, loss_cast)
+    for name in g_cast:
+        assert torch.equal(g_plain[name], g_cast[name]), name

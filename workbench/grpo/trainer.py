@@ -107,7 +107,7 @@ def make_trainer_class():
     from workbench.analysis import traces
     from workbench.analysis.evaluate import stopping_generation
     from workbench.grpo.fast import (inverse_cdf_sampling, lean_logprob_backward, merged_lora,
-                                      shared_prefix_generation, shared_prefix_logps)
+                                      no_lora_input_cast, shared_prefix_generation, shared_prefix_logps)
 
     class WorkbenchGRPOTrainer(GRPOTrainer):
         """GRPOTrainer that logs each rollout (with per-reward values and advantage) to the run log."""
@@ -154,7 +154,10 @@ def make_trainer_class():
         def training_step(self, *args, **kwargs):
             if not self.shared_prefix:  # TRL's step, as it comes
                 return super().training_step(*args, **kwargs)
-            with lean_logprob_backward():  # the backward runs inside training_step
+            with ExitStack() as stack:
+                stack.enter_context(lean_logprob_backward())  # the backward runs inside training_step
+                if self.args.bf16 and self.args.use_cpu:
+                    stack.enter_context(no_lora_input_cast(self.model))
                 return super().training_step(*args, **kwargs)
 
         def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
