@@ -35,11 +35,12 @@ def this_job(device: str) -> dict:
         import torch
 
         cores = min(os.cpu_count() or 1, processes * torch.get_num_threads())
-        return {"type": "cpu", "name": _cpu_name(), "count": cores, "unit": "core", "processes": processes}
+        return {"type": "cpu", "name": cpu_name(), "count": cores, "unit": "core", "processes": processes}
     return {"type": device, "name": device, "count": processes, "unit": "device"}
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo's "model name"; ``platform.processor()`` elsewhere)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:

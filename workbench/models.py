@@ -260,20 +260,15 @@ def cpu_bf16_is_fast() -> bool:
     ``$WORKBENCH_HOME/cpu_probe.json``. ``WORKBENCH_CPU_BF16=1`` or ``0`` decides without probing
     (the test suite sets 0, so its results do not depend on the machine)."""
     import json
-    import platform
 
     import torch
+
+    from workbench.cost import cpu_name
 
     forced = os.environ.get("WORKBENCH_CPU_BF16")
     if forced in ("0", "1"):
         return forced == "1"
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    key = f"{cpu} | threads {torch.get_num_threads()} | torch {torch.__version__}"
+    key = f"{cpu_name()} | threads {torch.get_num_threads()} | torch {torch.__version__}"
     path = workbench_home() / "cpu_probe.json"
     try:
         cache = json.loads(path.read_text())
