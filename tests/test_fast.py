@@ -254,3 +254,25 @@ def test_no_lora_input_cast_under_autocast_gives_the_same_gradients(trainer):
     assert torch.equal(loss_plain, loss_cast)
     for name in g_cast:
         assert torch.equal(g_plain[name], g_cast[name]), name
+
+
+def test_cpu_logprob_tiles_give_the_same_loss_and_gradients_in_small_tiles(trainer):
+    from trl.kernels import chunked_logprob
+
+    from workbench.grpo.fast import cpu_logprob_tiles
+
+    batch = _rollout_batch(trainer.processing_class.pad_token_id, seed=5)
+    loss_ref, g_ref = _loss_and_grads(trainer, batch, shared_prefix=True)
+    shapes, fold = [], chunked_logprob._forward_tile
+    chunked_logprob._forward_tile = lambda tile, *a, **k: shapes.append(tuple(tile.shape)) or fold(tile, *a, **k)
+    try:
+        with cpu_logprob_tiles(tokens=8, vocab=96):  # the tiny model's vocabulary spans several tiles
+            loss, g = _loss_and_grads(trainer, batch, shared_prefix=True)
+    finally:
+        chunked_logprob._forward_tile = fold
+    assert shapes and max(s[0] for s in shapes) <= 8 and max(s[1] for s in shapes) <= 96, shapes[:3]
+    assert len(shapes) > 1
+    assert chunked_logprob.TOKEN_CHUNK_SIZE == 4096  # restored
+    torch.testing.assert_close(loss, loss_ref, rtol=1e-5, atol=1e-6)
+    for name in g_ref:
+        torch.testing.assert_close(g[name], g_ref[name], rtol=1e-4, atol=1e-6)

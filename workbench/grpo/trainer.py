@@ -106,7 +106,7 @@ def make_trainer_class():
 
     from workbench.analysis import traces
     from workbench.analysis.evaluate import stopping_generation
-    from workbench.grpo.fast import (inverse_cdf_sampling, lean_logprob_backward, merged_lora,
+    from workbench.grpo.fast import (cpu_logprob_tiles, inverse_cdf_sampling, lean_logprob_backward, merged_lora,
                                       no_lora_input_cast, shared_prefix_generation, shared_prefix_logps)
 
     class WorkbenchGRPOTrainer(GRPOTrainer):
@@ -156,6 +156,8 @@ def make_trainer_class():
                 return super().training_step(*args, **kwargs)
             with ExitStack() as stack:
                 stack.enter_context(lean_logprob_backward())  # the backward runs inside training_step
+                if self.accelerator.device.type == "cpu":
+                    stack.enter_context(cpu_logprob_tiles())
                 if self.args.bf16 and self.args.use_cpu:
                     stack.enter_context(no_lora_input_cast(self.model))
                 return super().training_step(*args, **kwargs)
