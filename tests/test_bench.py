@@ -23,6 +23,18 @@ def test_rate_is_the_best_trial_and_a_path_under_its_floor_is_a_fault():
     assert low["workbench_over_floor"] < 1 and low["measurement_fault"]
 
 
+def test_roofline_floor_counts_the_weight_read_of_every_decoded_token():
+    # 1 TFLOP/s, 10 GB/s; decoding 100 tokens of a 1 GB model reads 100 GB: 10 s, against 0.5 s of decode matmuls
+    result = {"floor_flops": 4e12, "floor_shared_prefix_flops": 2e12, "decode_flops": 0.5e12, "decode_steps": 100,
+              "weight_bytes": 1e9, "workbench": {"median_s": 23.0}}
+    out = bench.add_floors(dict(result), 1e12, 10e9)
+    assert out["floor_s"] == 2.0 and out["weight_read_s"] == 10.0
+    assert out["floor_roofline_s"] == 2.0 - 0.5 + 10.0 and out["workbench_over_roofline"] == 2.0
+    fast_memory = bench.add_floors(dict(result), 1e12, 1e15)  # where the matmuls dominate, the floors agree
+    assert fast_memory["floor_roofline_s"] == fast_memory["floor_s"]
+    assert "floor_roofline_s" not in bench.add_floors(dict(result), 1e12)  # no read rate, no roofline
+
+
 def test_bench_end_to_end_on_the_tiny_model(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "--model", "tiny-random", "--settings", "demo", "--steps", "1", "--warmup", "0",
@@ -31,10 +43,13 @@ def test_bench_end_to_end_on_the_tiny_model(tmp_path, capsys):
     assert len(saved["matmul_trials"]) == 2 and saved["bench.matmul_flops_per_s"] == max(saved["matmul_trials"])
     (setting,) = saved["settings"]
     assert setting["floor_s"] <= setting["floor_every_row_s"]
+    assert len(saved["read_trials"]) == 2 and saved["bench.read_bytes_per_s"] == max(saved["read_trials"])
+    assert setting["floor_s"] <= setting["floor_roofline_s"] and setting["decode_steps"] <= 24
+    assert setting["weight_bytes"] > 0 and setting["workbench_over_roofline"] <= setting["workbench_over_floor"]
     assert setting["workbench_over_floor"] == setting["workbench"]["median_s"] / setting["floor_s"]
     assert setting["speedup_vs_tuned"] == setting["trl_tuned"]["median_s"] / setting["workbench"]["median_s"]
     printed = capsys.readouterr().out
-    assert "best of 2 trials" in printed and "over TRL tuned" in printed
+    assert "best of 2 trials" in printed and "over TRL tuned" in printed and "roofline floor" in printed
 
 
 def test_reasoning_setting_forces_every_rollout_to_full_length(tmp_path, monkeypatch):

@@ -130,7 +130,8 @@ def cmd_bench(argv: list[str]) -> int:
     def save(results):
         if a.output:
             with open(a.output, "w") as f:
-                json.dump({"bench.matmul_flops_per_s": rate.best, "matmul_trials": rate.trials, "machine": meta,
+                json.dump({"bench.matmul_flops_per_s": rate.best, "matmul_trials": rate.trials,
+                           "bench.read_bytes_per_s": rate.best_read, "read_trials": rate.read_trials, "machine": meta,
                            "settings": results}, f, indent=1)
 
     results = []
@@ -141,8 +142,8 @@ def cmd_bench(argv: list[str]) -> int:
         rate.measure()
         # Saved after every setting, floors at the best rate so far: a later setting that dies (the
         # kernel's OOM killer took TRL without checkpointing at 256 tokens on 24 GB) loses nothing.
-        save([bench.add_floors(dict(r), rate.best) for r in results])
-    results = [bench.add_floors(r, rate.best) for r in results]
+        save([bench.add_floors(dict(r), rate.best, rate.best_read) for r in results])
+    results = [bench.add_floors(r, rate.best, rate.best_read) for r in results]
     bench.print_table(results, rate)
     save(results)
     if a.output:

@@ -19,6 +19,13 @@ the step's real (unpadded) tokens: generation = prompt prefill + one forward per
 training = forward + backward over prompt + completion, with the LM head over completion tokens.
 ``floor_s`` counts every row's prompt, as TRL's step does; ``floor_shared_prefix_s`` counts each
 distinct prompt once in training, the work the workbench's path actually needs.
+
+The compute floor ignores memory traffic, and batched decoding is bound by it: every decoded token
+reads every weight once (SmolLM2-135M in bf16: 270 MB a token, against 8.6 GFLOP for 32 rows).
+``floor_roofline_s`` is the compute floor with the decode phase's matmul time replaced by the larger
+of it and that weight read (decode steps x weight bytes / the machine's measured read rate; the
+KV-cache reads are left out, so it is still a lower bound). Roofline model: Williams, Waterman and
+Patterson, "Roofline", CACM 2009.
 """
 
 from __future__ import annotations
@@ -73,36 +80,74 @@ def matmul_flops_per_s(device: str, dtype, n: int = 2048, reps: int = 5) -> floa
     return 2 * n ** 3 / best
 
 
+def read_bytes_per_s(device: str, mb: int = 256, reps: int = 5) -> float:
+    """Best-of-``reps`` rate of reading an ``mb`` MB fp32 tensor once (a sum): the machine's practical
+    memory read rate, in bytes/s, for the threads torch uses. Far larger than any cache."""
+    import torch
+
+    x = torch.ones(mb * 2 ** 20 // 4, device=device)
+    best = float("inf")
+    for _ in range(reps + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        x.sum()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t)
+    return x.numel() * 4 / best
+
+
 class MatmulRate:
     """The machine's matmul rate as the best of trials spread through a benchmark run (``measure``
     before and after each setting): one trial taken while something else held the cores read
-    102 GFLOP/s on a machine that does 300, and made a floor the step then "beat". ``best``: FLOP/s."""
+    102 GFLOP/s on a machine that does 300, and made a floor the step then "beat". ``best``: FLOP/s.
+    Each ``measure`` also takes a memory-read trial (``read_bytes_per_s``); ``best_read``: bytes/s."""
 
     def __init__(self, device: str, dtype):
-        self.device, self.dtype, self.trials = device, dtype, []
+        self.device, self.dtype, self.trials, self.read_trials = device, dtype, [], []
 
     def measure(self) -> float:
         self.trials.append(matmul_flops_per_s(self.device, self.dtype))
+        self.read_trials.append(read_bytes_per_s(self.device))
         return self.trials[-1]
 
     @property
     def best(self) -> float:
         return max(self.trials)
 
+    @property
+    def best_read(self) -> float:
+        return max(self.read_trials)
 
-def add_floors(result: dict, rate: float) -> dict:
+
+def add_floors(result: dict, rate: float, read_rate: float | None = None) -> dict:
     """``result`` (``run_setting``'s) with its compute floors at ``rate`` FLOP/s: ``floor_s`` for the
     least work the step needs (each distinct prompt once, ``floor_shared_prefix_flops``) and
     ``floor_every_row_s`` (every row's prompt); each path's median over ``floor_s``; and
     ``measurement_fault``, True when a path ran below its floor (a ratio under 1 cannot happen: the
-    rate was measured low)."""
+    rate was measured low). With ``read_rate`` (bytes/s) and the result's ``weight_bytes``,
+    ``decode_steps`` and ``decode_flops``, also ``floor_roofline_s`` (see the module docstring:
+    decoding reads every weight once a token) and each path's median over it."""
     result["floor_s"] = result["floor_shared_prefix_flops"] / rate
     result["floor_every_row_s"] = result["floor_flops"] / rate
     paths = [path for path in PATHS if path in result]
     for path in paths:
         result[f"{path}_over_floor"] = result[path]["median_s"] / result["floor_s"]
+    if read_rate and result.get("weight_bytes"):
+        decode_s = result["decode_flops"] / rate
+        result["weight_read_s"] = result["decode_steps"] * result["weight_bytes"] / read_rate
+        result["floor_roofline_s"] = result["floor_s"] - decode_s + max(decode_s, result["weight_read_s"])
+        for path in paths:
+            result[f"{path}_over_roofline"] = result[path]["median_s"] / result["floor_roofline_s"]
     result["measurement_fault"] = min(result[f"{path}_over_floor"] for path in paths) < 1
     return result
+
+
+def weight_bytes(model) -> int:
+    """Bytes of the model's weights as stored (4-bit packed as packed; a tied head once; LoRA out)."""
+    lm = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return sum(p.numel() * p.element_size() for n, p in lm.named_parameters() if "lora_" not in n)
 
 
 def param_counts(model) -> tuple[int, int]:
@@ -345,10 +390,12 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
             progress(f"  [{name}] step {i + 1 - warmup if i >= warmup else 'warm-up'} {path:9s} "
                      f"{rec['seconds']:6.2f} s  (" + ", ".join(f"{k} {v:.2f}" for k, v in rec["split"].items()) + ")")
     body, head = param_counts(trainers["workbench"].model)
-    floors, floors_shared = [], []
+    floors, floors_shared, decode_flops, decode_steps = [], [], [], []
     for rec in [rec for path in paths for rec in records[path]]:
         floors.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"]))
         floors_shared.append(step_flops(body, head, rec["prompt_tokens"], rec["completion_tokens"], group=G))
+        decode_flops.append(2 * (body + head) * sum(rec["completion_tokens"]))
+        decode_steps.append(max(rec["completion_tokens"]))  # decoding runs until its longest row ends
     result = {
         "name": name, "model": model_name, "prompts_per_step": prompts, "num_generations": G,
         "max_completion_length": max_new, "fixed_length": fixed_length, "device": precision.device, "dtype": precision.dtype,
@@ -356,6 +403,8 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
         **{path: _summary(records[path]) for path in paths},
         "floor_flops": statistics.median(floors), "floor_shared_prefix_flops": statistics.median(floors_shared),
         "backbone_params": body, "head_params": head, "trl_tuned_options": dict(TRL_TUNED),
+        "decode_flops": statistics.median(decode_flops), "decode_steps": statistics.median(decode_steps),
+        "weight_bytes": weight_bytes(trainers["workbench"].model),
         "loss_micro_batches": {path: trainers[path].args.gradient_accumulation_steps for path in paths},
     }
     for anchor, key in (("vanilla", "speedup"), ("trl_tuned", "speedup_vs_tuned")):
@@ -370,6 +419,9 @@ def run_setting(name, settings, model_name, precision, steps, warmup, fixed_leng
 def print_table(results: list[dict], rate: MatmulRate) -> None:
     print(f"\nmatmul rate: best of {len(rate.trials)} trials {rate.best / 1e9:.1f} GFLOP/s (trials: "
           + ", ".join(f"{t / 1e9:.0f}" for t in rate.trials) + ")")
+    if rate.read_trials:
+        print(f"memory read rate: best of {len(rate.read_trials)} trials {rate.best_read / 1e9:.1f} GB/s (trials: "
+              + ", ".join(f"{t / 1e9:.1f}" for t in rate.read_trials) + ")")
     for r in results:
         print(f"\n== {r['name']}: {r['model']} ({r['device']}, {r['dtype']}, quant {r['quantization']}), "
               f"{r['prompts_per_step']} prompts x {r['num_generations']} rollouts, <= {r['max_completion_length']} "
@@ -387,6 +439,10 @@ def print_table(results: list[dict], rate: MatmulRate) -> None:
         print(f"floor {r['floor_s']:.2f} s (each prompt once; {r['floor_every_row_s']:.2f} s with every row's "
               f"prompt)" + (f" | speedup: {speedups}" if speedups else "")
               + " | / floor: " + ", ".join(f"{path} {r[f'{path}_over_floor']:.2f}" for path in PATHS if path in r))
+        if "floor_roofline_s" in r:
+            print(f"roofline floor {r['floor_roofline_s']:.2f} s (decoding reads {r['weight_bytes'] / 1e6:.0f} MB of "
+                  f"weights per token: {r['weight_read_s']:.2f} s at {rate.best_read / 1e9:.1f} GB/s) | / roofline: "
+                  + ", ".join(f"{path} {r[f'{path}_over_roofline']:.2f}" for path in PATHS if path in r))
         split = {path: k for path, k in r.get("loss_micro_batches", {}).items() if k > 1}
         if split:
             print("loss in micro-batches (to fit memory): " + ", ".join(f"{path} {k}" for path, k in split.items()))
