@@ -47,3 +47,16 @@ def test_split_keeps_the_generation_batch(tmp_path):
     # A config that chose its own split, or checkpoints, is left alone.
     assert fit_loss_in_memory(cfg.replace(gradient_accumulation_steps=2, per_device_train_batch_size=8), cpu,
                               model, tok, dataset, budget_bytes=need) == {}
+
+
+def test_memory_budget_env_caps_the_budget_and_a_bad_value_is_one_line(monkeypatch, tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.grpo.memory import memory_budget_bytes
+
+    monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "512")
+    assert memory_budget_bytes() == 512 * 2 ** 20
+    monkeypatch.setenv("WORKBENCH_MEMORY_BUDGET_MB", "lots")
+    assert main(["train", "--model", "tiny-random", "--max_steps", "1", "--runs_root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "WORKBENCH_MEMORY_BUDGET_MB must be a positive number of megabytes, got 'lots'" in err
+    assert "Traceback" not in err and list(tmp_path.iterdir()) == []  # no half-made run directory

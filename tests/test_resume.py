@@ -23,8 +23,8 @@ METRIC_KEYS = ("step", "reward_mean", "reward_std", "loss", "grad_norm", "entrop
 ROLLOUT_KEYS = ("step", "prompt_id", "group", "index", "completion", "rewards", "reward", "advantage")
 
 
-def _workbench(*args: str, **popen):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _workbench(*args: str, env: dict | None = None, **popen):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "workbench", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **popen)
 
@@ -138,4 +138,37 @@ def test_an_sft_stage_resumes_exactly_too(tmp_path):
     assert resumed.returncode == 0, err
     keys = ("step", "loss", "grad_norm", "learning_rate")
     assert _records(run, "metrics.jsonl", keys) == _records(tmp_path / "full", "metrics.jsonl", keys)
+    assert [r["step"] for r in _records(run, "metrics.jsonl", ["step"])] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_with_a_different_loss_split_continues_the_same_data(uninterrupted, tmp_path):
+    """A resumed run recomputes its loss micro-batches from the memory it has then (workbench.grpo.memory).
+    Stopped while split in 2 (a budget that fits 16 of the 32 rows), resumed in 1: HF's data skip counts
+    micro-batches, and rows / k per micro-batch times k of them is the same prompts, so every step
+    trains the prompts the uninterrupted run trained. (Completions may differ from step 2 on: two
+    micro-batches sum the gradient in another order.)"""
+    from workbench.models import TINY_MODEL, load_model, resolve_precision
+    from workbench.grpo.memory import activation_bytes
+
+    config = load_model(TINY_MODEL, resolve_precision("fp32", "none", device="cpu"))[0].config
+    # 24 rows of ~80 tokens (a ~55-token prompt + 24 new): 16 rows fit and 32 do not for anything from 60 to 120 tokens
+    budget_mb = activation_bytes(config, 24, 80) / 2 ** 20
+    run = tmp_path / "split"
+    proc = _workbench("train", *ARGS, "--runs_root", str(tmp_path), "--run_name", "split",
+                      env={"WORKBENCH_MEMORY_BUDGET_MB": str(budget_mb)})
+    _wait_for("step 3", lambda: len((run / "metrics.jsonl").read_text().splitlines()) >= 3
+              if (run / "metrics.jsonl").exists() else False, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "the loss runs in 2 micro-batches of 16 rows" in err
+    assert [e["micro_batches"] for e in Run(run).events() if e["event"] == "loss_micro_batches"] == [2]
+
+    resumed = _workbench("train", "--resume", str(run))
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert "micro-batches" not in err  # the whole batch fits the memory it has now
+    prompts = ("step", "prompt_id")
+    assert sorted(map(tuple, (r.values() for r in _records(run, "rollouts.jsonl", prompts)))) == \
+        sorted(map(tuple, (r.values() for r in _records(uninterrupted, "rollouts.jsonl", prompts))))
     assert [r["step"] for r in _records(run, "metrics.jsonl", ["step"])] == [1, 2, 3, 4, 5, 6]

@@ -41,7 +41,23 @@ def loss_micro_batches(config, rows: int, tokens: int, budget_bytes: float) -> i
 
 
 def memory_budget_bytes(fraction: float = 0.6) -> float:
-    """``fraction`` of the memory available now (``psutil.virtual_memory().available``, bytes)."""
+    """``fraction`` of the memory available now (``psutil.virtual_memory().available``, bytes), or
+    ``WORKBENCH_MEMORY_BUDGET_MB`` (megabytes) when set: a cap for a machine shared with other jobs.
+
+    Raises WorkbenchError (one line) when the variable is not a positive number."""
+    import os
+
     import psutil
 
+    from workbench.errors import WorkbenchError
+
+    cap = os.environ.get("WORKBENCH_MEMORY_BUDGET_MB")
+    if cap:
+        try:
+            mb = float(cap)
+        except ValueError:
+            mb = 0.0
+        if not mb > 0:
+            raise WorkbenchError(f"WORKBENCH_MEMORY_BUDGET_MB must be a positive number of megabytes, got {cap!r}")
+        return mb * 2 ** 20
     return fraction * psutil.virtual_memory().available

@@ -8,6 +8,7 @@ its rewards and advantage into the run directory, and times generation. The loss
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -282,6 +283,10 @@ def train(cfg: WorkbenchConfig | None = None, progress: bool = True, reward_func
 
     cfg = (cfg or WorkbenchConfig()).replace(**overrides) if overrides else (cfg or WorkbenchConfig())
     check_vllm(cfg)
+    if os.environ.get("WORKBENCH_MEMORY_BUDGET_MB"):  # a bad value fails here, before the run directory exists
+        from workbench.grpo.memory import memory_budget_bytes
+
+        memory_budget_bytes()
     stage = Stage(cfg, "grpo", run_info)
     writer = stage.writer
     try:
