@@ -56,7 +56,8 @@ PATHS = ("vanilla", "trl_tuned", "workbench")
 # at TRL's default, measured with transformers' `generate` alone on the embedded model (2026-12-01,
 # CPU, bf16, 128 tokens x 32 rows): ``cache_implementation="static"`` decoded at 74.5 ms/token against
 # 76.8 with the dynamic cache, and with a compiled forward also 74.6 (after 43 s of compiling): not
-# worth it here; decoding is bound by reading the weights (270 MB a token at ~17-25 GB/s).
+# worth it here. Reading the weights takes ~10 ms of those ~75 ms a token (270 MB at the measured
+# 28 GB/s; see ``floor_roofline_s``); the rest is per-op work over 30 layers and the logits.
 # ``use_transformers_continuous_batching`` casts the whole model, LoRA included, to bf16 and returns
 # no log-probs; not measured.
 TRL_TUNED = dict(gradient_checkpointing=False)
