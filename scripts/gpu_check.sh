@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA checks, run on a lent GPU machine (no network): the default CUDA policy (QLoRA: 4-bit
 # NF4 + LoRA, bf16 compute) trained end to end on the tiny model, then `workbench bench` on a
-# Qwen2.5-0.5B-shaped model with random weights, QLoRA and bf16 LoRA. Missing packages travel as
-# wheels in .whl/; the embedded tokenizer (no weights) in .gpu_home/ (see the README's GPU section).
+# Qwen2.5-0.5B-shaped model with random weights, QLoRA and bf16 LoRA, at demo, long and reasoning
+# lengths. Missing packages travel as wheels in .whl/; the embedded tokenizer (no weights) in .gpu_home/ (see the README's GPU section).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 if [ -d .whl ]; then
@@ -20,9 +20,12 @@ python3 -m workbench.cli train --model tiny-random --task $TASK --max_steps 2 --
   --run_name qlora_tiny 2>&1 | grep -v -i warn | tail -8
 cp /tmp/runs/qlora_tiny/events.jsonl "$OUT/qlora_tiny_events.jsonl"; cp /tmp/runs/qlora_tiny/metrics.jsonl "$OUT/qlora_tiny_metrics.jsonl"
 
+# Issue 16's settings (reasoning: every rollout forced to 256 new tokens), QLoRA and bf16 LoRA, each
+# against TRL as it comes and TRL tuned. Not yet run on a GPU: if it overruns the 10-minute device
+# check, STEPS=1 or SETTINGS=demo,reasoning.
 for q in 4bit none; do
-  python3 -m workbench.cli bench --model random-0.5b --task $TASK --fixed_length --settings "${SETTINGS:-demo,long,wide}" \
-    --steps "${STEPS:-3}" --quantization $q --output "$OUT/bench_gpu_$q.json" 2>&1 | grep -v -i "warn\|Loading weights" | tail -22
+  python3 -m workbench.cli bench --model random-0.5b --task $TASK --fixed_length --settings "${SETTINGS:-demo,long,reasoning}" \
+    --steps "${STEPS:-2}" --quantization $q --output "$OUT/bench_gpu_$q.json" 2>&1 | grep -v -i "warn\|Loading weights" | tail -22
 done
 
 # Scale-out (README "From laptop to cluster"): the same recipe through accelerate on one GPU, 2 steps

@@ -20,8 +20,8 @@ training = forward + backward over prompt + completion, with the LM head over co
 ``floor_s`` counts every row's prompt, as TRL's step does; ``floor_shared_prefix_s`` counts each
 distinct prompt once in training, the work the workbench's path actually needs.
 
-The compute floor ignores memory traffic, and batched decoding is bound by it: every decoded token
-reads every weight once (SmolLM2-135M in bf16: 270 MB a token, against 8.6 GFLOP for 32 rows).
+The compute floor ignores memory traffic, and batched decoding cannot run faster than reading every
+weight once per decoded token (SmolLM2-135M in bf16: 270 MB a token, against 8.6 GFLOP for 32 rows).
 ``floor_roofline_s`` is the compute floor with the decode phase's matmul time replaced by the larger
 of it and that weight read (decode steps x weight bytes / the machine's measured read rate; the
 KV-cache reads are left out, so it is still a lower bound). Roofline model: Williams, Waterman and
