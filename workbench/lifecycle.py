@@ -100,7 +100,7 @@ class Stage:
     def __init__(self, cfg, stage: str, run_info: dict | None = None):
         import torch
 
-        from workbench.models import check_model_name, resolve_precision
+        from workbench.models import Precision, check_model_name, resolve_precision
         from workbench.tasks import get_task
 
         self.cfg, self.t_start = cfg, time.time()
@@ -108,7 +108,7 @@ class Stage:
         self.task = get_task(cfg.task, seed=cfg.seed, **cfg.task_kwargs)
         check_model_name(cfg.model)
         self.precision = resolve_precision(cfg.precision, cfg.quantization)
-        if cfg.precision == "auto" and cfg.finetune == "full" and self.precision == resolve_precision("bf16", "none", "cpu"):
+        if cfg.precision == "auto" and cfg.finetune == "full" and self.precision == Precision("cpu", "bfloat16", "none"):
             # CPU bf16 keeps the frozen base weights in bf16; trained weights need fp32 (no master copy here).
             self.precision = resolve_precision("fp32", "none", "cpu")
         if self.precision.device == "cpu":
