@@ -106,6 +106,7 @@ def make_trainer_class():
     from trl import GRPOTrainer
 
     from workbench.analysis import traces
+    from workbench.attention import decode_attention
     from workbench.analysis.evaluate import stopping_generation
     from workbench.grpo.fast import (cpu_logprob_tiles, inverse_cdf_sampling, lean_logprob_backward, merged_lora,
                                       no_lora_input_cast, shared_prefix_generation, shared_prefix_logps)
@@ -127,6 +128,7 @@ def make_trainer_class():
                     stack.enter_context(merged_lora(self.model))
                     stack.enter_context(shared_prefix_generation(self.model))
                     stack.enter_context(inverse_cdf_sampling())
+                    stack.enter_context(decode_attention(self.model))
                 result = super()._generate(prompts)
             self._wb_generation = (time.perf_counter() - start, sum(len(ids) for ids in result[1]))
             return result
