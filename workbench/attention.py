@@ -7,10 +7,11 @@ attention (32 rows, 9 query heads over 3 key/value heads, head dim 64, bf16) per
     64     198 us                                         118 us
     300    521 us                                         314 us
 
-and with transformers' SDPA path as a whole (32 rows, 64 new tokens, inverse-CDF sampling) a decode
-step took 71 ms against 53 ms with plain matmul attention. The CPU flash kernel
-(``_scaled_dot_product_flash_attention_for_cpu``) is built for long query blocks; with one query
-row per head it spends its time on blocking and buffers, not arithmetic.
+and a whole decode step (32 rows, bf16, inverse-CDF sampling) took 74 -> 47-50 ms at 64 new tokens
+and 99 -> 49 ms at 256 (Gemma 3 270M: 199 -> 117 ms). Inside the model, ``torch.profiler``
+put SDPA's CPU flash kernel (``_scaled_dot_product_flash_attention_for_cpu``) at 860 us a call with
+~60 keys, more than the isolated call above; why that kernel is slow with one query row per head
+was not established (it is built for long query blocks).
 
 ``workbench_sdpa`` is registered with transformers' ``AttentionInterface`` (the library's own hook
 for attention functions) and masks the way SDPA does (``sdpa_mask``). A single query token on CPU
