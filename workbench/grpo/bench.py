@@ -59,7 +59,10 @@ PATHS = ("vanilla", "trl_tuned", "workbench")
 # worth it here. Reading the weights takes ~10 ms of those ~75 ms a token (270 MB at the measured
 # 28 GB/s; see ``floor_roofline_s``); the rest is per-op work over 30 layers and the logits.
 # ``use_transformers_continuous_batching`` casts the whole model, LoRA included, to bf16 and returns
-# no log-probs; not measured.
+# no log-probs. Measured on `long` (2026-12-01, 2-core AMD EPYC, bf16, one step after a warm-up):
+# 31.41 s a step (generation 20.68, forward-backward 10.28; peak 13.3 GB) against 29.15 s without
+# it in the full bench (generation 10.01, forward-backward 18.74): its CPU generation is twice as
+# slow, and the cheaper all-bf16 backward does not make up for it. Not in the anchor.
 TRL_TUNED = dict(gradient_checkpointing=False)
 
 
