@@ -27,15 +27,15 @@ from contextlib import contextmanager
 ATTENTION = "workbench_sdpa"
 
 
-def grouped_decode_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+def grouped_decode_attention(module, query, key, value, attention_mask, scaling=None):
     """Attention of one new token per row, computed per key/value head for all the query heads that
     share it (grouped-query attention without repeating the cache).
 
     query (B, H, 1, D); key, value (B, K, L, D) with H a multiple of K; attention_mask None, a bool
     (B or 1, 1, 1, L) mask (True = attend) or an additive float one. Returns ((B, 1, H, D), None),
     as transformers' attention functions do. The softmax runs in fp32, as in transformers'
-    ``eager_attention_forward``. Source: Ainslie et al. 2023 (GQA), eq. of scaled dot-product
-    attention (Vaswani et al. 2017).
+    ``eager_attention_forward``; no dropout (decoding). Source: scaled dot-product attention
+    (Vaswani et al. 2017, eq. 1) over grouped key/value heads (Ainslie et al. 2023, GQA).
     """
     import torch
 

@@ -106,8 +106,8 @@ def make_trainer_class():
     from trl import GRPOTrainer
 
     from workbench.analysis import traces
-    from workbench.attention import decode_attention
     from workbench.analysis.evaluate import stopping_generation
+    from workbench.attention import decode_attention
     from workbench.grpo.fast import (cpu_logprob_tiles, inverse_cdf_sampling, lean_logprob_backward, merged_lora,
                                       no_lora_input_cast, shared_prefix_generation, shared_prefix_logps)
 
