@@ -105,3 +105,21 @@ def test_links_out_of_the_run_directory_are_refused(tmp_path):
     with pytest.raises(RunDirError, match="points outside"):
         run.metrics()
     assert run.events()[0]["event"] == "start"  # the run's own files still read
+
+
+def test_generated_run_names_do_not_collide_within_one_second(tmp_path):
+    # Two runs started in the same second used to get the same timestamped name; the second failed
+    # with "run directory ... already exists" (seen in the aha-lab notebook's smoke runs).
+    from workbench.config import WorkbenchConfig
+    from workbench.lifecycle import default_run_name
+    from workbench.runlog import unused_run_name
+
+    assert unused_run_name(tmp_path, "a") == "a"
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a-2").mkdir()
+    assert unused_run_name(tmp_path, "a") == "a-3"
+    cfg = WorkbenchConfig(runs_root=str(tmp_path))
+    first = default_run_name(cfg)
+    RunWriter.create(tmp_path, first)
+    second = default_run_name(cfg)
+    assert second != first and not (tmp_path / second).exists()

@@ -40,9 +40,12 @@ class TrainResult:
 
 
 def default_run_name(cfg: StageConfig) -> str:
-    """``<task>-<YYYYmmdd-HHMMSS>``: the run directory's name when the config gives none."""
+    """``<task>-<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``, ... if that run exists): the run directory's name
+    when the config gives none."""
+    from workbench.runlog import unused_run_name
+
     task = os.path.basename(cfg.task).removesuffix(".jsonl")
-    return f"{task}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    return unused_run_name(cfg.runs_root, f"{task}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
 
 
 def make_runlog_callback(writer: RunWriter, trainer_ref: list, record, max_seconds: float | None = None):

@@ -112,6 +112,16 @@ def safe_run_dir(runs_root: str | Path, run_name: str) -> Path:
     return path
 
 
+def unused_run_name(runs_root: str | Path, base: str) -> str:
+    """``base``, or ``base-2``, ``base-3``, ... when that directory exists under ``runs_root``: for
+    generated names (a timestamp to the second), so two runs started within one second do not collide."""
+    name, n = base, 1
+    while (Path(runs_root) / name).exists():
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 class DiskFullError(RunDirError):
     """The device holding a run directory is full: the run cannot go on writing its log."""
 

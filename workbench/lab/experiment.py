@@ -29,7 +29,7 @@ from workbench.analysis.curves import (CHECK_METRICS, HELDOUT_METRICS, cell, for
 from workbench.config import WorkbenchConfig
 from workbench.lab.base_model import Recipe, ensure_model
 from workbench.lab.world import WORLDS
-from workbench.runlog import Run
+from workbench.runlog import Run, unused_run_name
 
 # The lab's GRPO settings (configs/lab_slips.yaml spells them out). Units: steps, tokens, rows.
 LAB_DEFAULTS = dict(
@@ -75,7 +75,7 @@ def run_lab(world: str = LAB_WORLD, priming: float = LAB_PRIMING, seed: int = 0,
 
     cfg = lab_config(world, priming, seed, smoke=smoke, noise=noise, **overrides)
     if not cfg.run_name:
-        cfg.run_name = f"{cfg.model.removeprefix('lab:')}-{datetime.now():%Y%m%d-%H%M%S}"
+        cfg.run_name = unused_run_name(cfg.runs_root, f"{cfg.model.removeprefix('lab:')}-{datetime.now():%Y%m%d-%H%M%S}")
     ensure_model(cfg.model, progress=progress)
     result = train(cfg, progress=progress)
     return LabResult(cfg.model.removeprefix("lab:"), cfg.model, result.run_dir, lab_curves(result.run_dir))
