@@ -144,6 +144,28 @@ def test_shared_prefix_generation_is_token_identical(trainer):
     model.train()
 
 
+def test_fast_path_passes_the_kv_cache_under_the_installed_transformers_name(trainer, monkeypatch):
+    # transformers 5.24 renamed past_key_values to cache and warns that the old name will go; the shared
+    # prefix (loss and generation) must use whichever name the installed release takes.
+    from transformers.utils import generic
+    from workbench.grpo.fast import shared_prefix_generation
+
+    warned = []
+    monkeypatch.setattr(generic.logger, "warning_once", lambda msg, *a, **k: warned.append(msg))
+    b = _rollout_batch(trainer.processing_class.pad_token_id, seed=2)
+    ids = torch.cat([b["prompt_ids"], b["completion_ids"]], 1)
+    mask = torch.cat([b["prompt_mask"], b["completion_mask"]], 1)
+    trainer.shared_prefix = True
+    trainer.model.eval()
+    with torch.no_grad():
+        trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, b["completion_ids"].size(1))
+        with shared_prefix_generation(trainer.model):
+            trainer.model.generate(input_ids=b["prompt_ids"], attention_mask=b["prompt_mask"], max_new_tokens=3,
+                                   do_sample=False, pad_token_id=trainer.processing_class.pad_token_id)
+    trainer.model.train()
+    assert not [m for m in warned if "deprecated" in m], warned
+
+
 def test_no_full_vocabulary_logits_for_every_position(trainer):
     # A 262k-token vocabulary (Gemma 3) makes (rows x positions x vocab) logits the largest tensor of
     # a step. The LM head module may only ever project one position per row (generation, evaluation);

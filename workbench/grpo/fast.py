@@ -47,11 +47,22 @@ Fixes, each the same mathematics:
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 
 import torch
 
 from workbench.analysis.evaluate import patched_generate
+
+
+@functools.cache
+def cache_keyword() -> str:
+    """The name this transformers gives the KV cache, as a model argument and an output field:
+    ``"cache"`` from 5.24 on (which warns that ``past_key_values`` goes away), ``"past_key_values"``
+    before. The pin allows releases on both sides of the rename."""
+    from transformers.modeling_outputs import BaseModelOutputWithPast
+
+    return "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 @contextmanager
@@ -104,15 +115,17 @@ def shared_prefix_generation(model):
 
 def _shared_prefix_generate(model, original):
     def generate(input_ids=None, attention_mask=None, **kwargs):
-        if input_ids is None or attention_mask is None or input_ids.size(1) < 2 or kwargs.get("past_key_values"):
+        cache_kw = cache_keyword()
+        if (input_ids is None or attention_mask is None or input_ids.size(1) < 2
+                or kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None):
             return original(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         ids, mask, inverse = _unique_rows(input_ids, attention_mask)
         if ids.size(0) == input_ids.size(0):  # nothing shared
             return original(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         with torch.no_grad():
-            cache = _backbone(model)(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True).past_key_values
+            cache = getattr(_backbone(model)(input_ids=ids[:, :-1], attention_mask=mask[:, :-1], use_cache=True), cache_kw)
         cache.batch_select_indices(inverse)
-        return original(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache, **kwargs)
+        return original(input_ids=input_ids, attention_mask=attention_mask, **{cache_kw: cache}, **kwargs)
 
     return generate
 
@@ -156,10 +169,11 @@ def shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, comput
     # Rows with the same prompt (ids and padding) share one prefix computation.
     unique_ids, unique_mask, inverse = _unique_rows(prompt_ids, attention_mask[:, :-C])  # (U, P), (U, P), (B,)
     P = prompt_ids.size(1)
+    cache_kw = cache_keyword()
     with autocast:
         if P > 1:
             prefix = _backbone(model)(input_ids=unique_ids[:, :-1], attention_mask=unique_mask[:, :-1], use_cache=True)
-            cache = prefix.past_key_values
+            cache = getattr(prefix, cache_kw)
             cache.batch_select_indices(inverse)  # (U, ...) -> (B, ...); differentiable indexing
         else:
             cache = None
@@ -170,9 +184,9 @@ def shared_prefix_logps(model, input_ids, attention_mask, logits_to_keep, comput
         out = model(
             input_ids=tail_ids,
             attention_mask=attention_mask,  # (B, P + C): the cached prefix plus the tail
-            past_key_values=cache,
             labels=labels,
             fused_lm_head=True,
+            **{cache_kw: cache},
         )
     logps = out.log_probs[:, -C:]  # (B, C)
     entropies = out.entropy[:, -C:] if compute_entropy else None
