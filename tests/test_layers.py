@@ -59,7 +59,8 @@ def private_imports(path: Path, own: str) -> list[str]:
 
 # Lowest first; a module may import its own layer and the layers below it (docs/architecture.md).
 LAYERS = (
-    ("workbench.errors", "workbench.config", "workbench.attention", "workbench.models", "workbench.templates",
+    ("workbench.errors", "workbench.config", "workbench.attention", "workbench.prepacked",
+     "workbench.models", "workbench.templates",
      "workbench.tasks", "workbench.rewards", "workbench.sandbox", "workbench.runlog", "workbench.lab",
      "workbench.distributed", "workbench.cost"),  # building blocks
     ("workbench.analysis",),

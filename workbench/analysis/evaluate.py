@@ -18,6 +18,7 @@ import math
 from contextlib import contextmanager
 
 from workbench.attention import decode_attention
+from workbench.prepacked import prepacked_linears
 from workbench.errors import WorkbenchError
 from workbench.analysis.estimators import mean_and_stderr, mean_cons_at_k, mean_pass_at_k, pass_at_1, pass_at_k  # noqa: F401
 
@@ -106,8 +107,9 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     eos = tokenizer.eos_token_id
     out = []
     try:
-        # decode_attention: single-token attention without SDPA's slow CPU path (workbench.attention).
-        with inference_mode(model), decode_attention(model):
+        # Single-token attention without SDPA's slow CPU path (workbench.attention); CPU bf16 linears
+        # with their weights packed once (workbench.prepacked).
+        with inference_mode(model), decode_attention(model), prepacked_linears(model, batch_size):
             for start in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=not progress, leave=False):
                 batch = prompts[start:start + batch_size]
                 # Tokenized as TRL's GRPOTrainer tokenizes a text prompt (the tokenizer's own special tokens:

@@ -108,6 +108,7 @@ def make_trainer_class():
     from workbench.analysis import traces
     from workbench.analysis.evaluate import stopping_generation
     from workbench.attention import decode_attention
+    from workbench.prepacked import prepacked_linears
     from workbench.grpo.fast import (cpu_logprob_tiles, inverse_cdf_sampling, lean_logprob_backward, merged_lora,
                                       no_lora_input_cast, shared_prefix_generation, shared_prefix_logps)
 
@@ -129,6 +130,7 @@ def make_trainer_class():
                     stack.enter_context(shared_prefix_generation(self.model))
                     stack.enter_context(inverse_cdf_sampling())
                     stack.enter_context(decode_attention(self.model))
+                    stack.enter_context(prepacked_linears(self.model))  # after merged_lora: packs the merged weights
                 result = super()._generate(prompts)
             self._wb_generation = (time.perf_counter() - start, sum(len(ids) for ids in result[1]))
             return result
