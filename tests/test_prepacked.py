@@ -13,22 +13,15 @@ pytestmark = pytest.mark.skipif(not prepacked.available(), reason="this torch/CP
 
 @pytest.fixture
 def packed_calls(monkeypatch):
-    """Counts calls that took the prepacked path."""
+    """The input shapes of the calls that reached oneDNN's packed linear."""
     calls = []
-    real = prepacked._packed_forward
+    real = prepacked.packed_linear
 
-    def counting(layer, packed, original):
-        forward = real(layer, packed, original)
+    def spy(x, packed, bias):
+        calls.append(tuple(x.shape))
+        return real(x, packed, bias)
 
-        def wrapped(x):
-            out = forward(x)
-            if out is not None and x.dtype is torch.bfloat16 and not torch.is_grad_enabled():
-                calls.append(tuple(x.shape))
-            return out
-
-        return wrapped
-
-    monkeypatch.setattr(prepacked, "_packed_forward", counting)
+    monkeypatch.setattr(prepacked, "packed_linear", spy)
     return calls
 
 
@@ -76,3 +69,35 @@ def test_generation_through_prepacked_linears_is_token_identical(packed_calls):
     assert "forward" not in vars(model.lm_head)
     assert torch.equal(plain.sequences, ours.sequences)
     assert torch.equal(torch.stack(ours.logits), torch.stack(plain.logits))
+
+
+def test_generation_with_merged_lora_then_prepacked_is_token_identical(packed_calls):
+    # The trainer's order: LoRA merged into fresh weights first, then those weights packed.
+    from peft import get_peft_model
+
+    from workbench.grpo.fast import merged_lora
+    from workbench.models import lora_config
+
+    torch.manual_seed(0)
+    model, tok = load_model(TINY_MODEL, resolve_precision("fp32", "none", device="cpu"))
+    model = get_peft_model(model.to(torch.bfloat16), lora_config(8, 16, 0.0, "all-linear"))
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.05)  # adapters that change the output
+    model.eval()
+    enc = tok(["what is 2 + 3?", "7 * 8 ="], return_tensors="pt", padding=True, padding_side="left",
+              add_special_tokens=False)
+    kw = dict(max_new_tokens=10, do_sample=False, pad_token_id=tok.pad_token_id, return_dict_in_generate=True,
+              output_logits=True)
+    with torch.no_grad():
+        with merged_lora(model):
+            plain = model.generate(**enc, **kw)
+        with merged_lora(model), prepacked.prepacked_linears(model, rows=2):
+            ours = model.generate(**enc, **kw)
+        adapters = model.generate(**enc, **kw)  # afterwards: the adapters again, nothing left packed
+    assert packed_calls
+    assert not [m for m in model.modules() if "forward" in vars(m)]
+    assert torch.equal(plain.sequences, ours.sequences)
+    assert torch.equal(torch.stack(ours.logits), torch.stack(plain.logits))
+    torch.testing.assert_close(torch.stack(adapters.logits), torch.stack(plain.logits), rtol=0.05, atol=0.05)

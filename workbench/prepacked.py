@@ -28,12 +28,14 @@ from contextlib import contextmanager
 
 
 def available() -> bool:
-    """Whether this torch can prepack bf16 linears for oneDNN on this CPU."""
+    """Whether this torch can prepack bf16 linears for oneDNN on this CPU (and oneDNN is not switched
+    off with ``torch.backends.mkldnn.enabled = False``)."""
     import torch
 
     ops = torch.ops.mkldnn
     try:
-        return (torch.backends.mkldnn.is_available() and bool(ops._is_mkldnn_bf16_supported())
+        return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+                and bool(ops._is_mkldnn_bf16_supported())
                 and hasattr(ops, "_reorder_linear_weight") and hasattr(ops, "_linear_pointwise"))
     except (AttributeError, RuntimeError):  # a torch built without these ops
         return False
@@ -49,26 +51,39 @@ def prepacked_linears(model, rows: int = 32):
     The weights are packed on entry: enter this after anything that swaps weights for the block
     (``workbench.grpo.fast.merged_lora``), and do not change them inside it. Costs one packed copy
     of those weights (270 MB for SmolLM2-135M in bf16). A model with no such layer, a CUDA model, or
-    a torch without the ops is left alone."""
+    a torch without the ops is left alone, and so is a layer with accelerate hooks (``_hf_hook``:
+    the packed call would skip them) or one oneDNN fails to pack; nothing is raised. Source: the
+    packing torch.compile's CPU freezing applies to linears (torch/_inductor/fx_passes/mkldnn_fusion.py)."""
     import torch
 
     layers = [m for m in model.modules() if type(m) is torch.nn.Linear and m.weight.dtype == torch.bfloat16
-              and m.weight.device.type == "cpu"]
+              and m.weight.device.type == "cpu" and not hasattr(m, "_hf_hook")]
     if not layers or not available():
         yield model
         return
     saved = []
     try:
         for layer in layers:
-            packed = torch.ops.mkldnn._reorder_linear_weight(layer.weight.detach(), rows)
+            try:
+                packed = torch.ops.mkldnn._reorder_linear_weight(layer.weight.detach(), max(1, rows))
+            except RuntimeError:  # a shape or build oneDNN cannot pack: this layer stays as it is
+                continue
             saved.append((layer, layer.__dict__.get("forward")))
             layer.forward = _packed_forward(layer, packed, layer.forward)
         yield model
     finally:
         for layer, previous in saved:
-            del layer.forward
-            if previous is not None:  # an instance forward set by someone else (accelerate's hooks)
+            layer.__dict__.pop("forward", None)
+            if previous is not None:  # an instance forward someone else had set
                 layer.forward = previous
+
+
+def packed_linear(x, packed, bias):
+    """``F.linear(x, weight, bias)`` on a weight packed by ``torch.ops.mkldnn._reorder_linear_weight``:
+    x (..., K) bf16 -> (..., N) bf16. No autograd."""
+    import torch
+
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
 
 def _packed_forward(layer, packed, original):
@@ -76,7 +91,7 @@ def _packed_forward(layer, packed, original):
 
     def forward(x):
         if x.dtype is torch.bfloat16 and not torch.is_grad_enabled():
-            return torch.ops.mkldnn._linear_pointwise(x, packed, layer.bias, "none", [], "")
+            return packed_linear(x, packed, layer.bias)
         return original(x)
 
     return forward

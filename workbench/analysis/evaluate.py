@@ -109,7 +109,7 @@ def generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_si
     try:
         # Single-token attention without SDPA's slow CPU path (workbench.attention); CPU bf16 linears
         # with their weights packed once (workbench.prepacked).
-        with inference_mode(model), decode_attention(model), prepacked_linears(model, batch_size):
+        with inference_mode(model), decode_attention(model), prepacked_linears(model, min(batch_size, len(prompts))):
             for start in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=not progress, leave=False):
                 batch = prompts[start:start + batch_size]
                 # Tokenized as TRL's GRPOTrainer tokenizes a text prompt (the tokenizer's own special tokens:

@@ -61,8 +61,9 @@ from workbench.analysis.evaluate import patched_generate
 @functools.cache
 def cache_keyword() -> str:
     """The name this transformers gives the KV cache, as a model argument and an output field:
-    ``"cache"`` from 5.24 on (which warns that ``past_key_values`` goes away), ``"past_key_values"``
-    before. The pin allows releases on both sides of the rename."""
+    ``"cache"`` from 5.24 on, ``"past_key_values"`` before. 5.24 still takes the old name but warns
+    that it goes away (``_rename_kwargs_for_bc`` in transformers/utils/generic.py, and
+    ``deprecate_kwarg`` on ``generate``); the pin allows releases on both sides of the rename."""
     from transformers.modeling_outputs import BaseModelOutputWithPast
 
     return "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
@@ -119,8 +120,11 @@ def shared_prefix_generation(model):
 def _shared_prefix_generate(model, original):
     def generate(input_ids=None, attention_mask=None, **kwargs):
         cache_kw = cache_keyword()
+        for name in ("cache", "past_key_values"):  # an explicit None is no cache; ours takes its place
+            if name in kwargs and kwargs[name] is None:
+                del kwargs[name]
         if (input_ids is None or attention_mask is None or input_ids.size(1) < 2
-                or kwargs.get("cache") is not None or kwargs.get("past_key_values") is not None):
+                or "cache" in kwargs or "past_key_values" in kwargs):
             return original(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
         ids, mask, inverse = _unique_rows(input_ids, attention_mask)
         if ids.size(0) == input_ids.size(0):  # nothing shared

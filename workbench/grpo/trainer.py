@@ -130,7 +130,8 @@ def make_trainer_class():
                     stack.enter_context(shared_prefix_generation(self.model))
                     stack.enter_context(inverse_cdf_sampling())
                     stack.enter_context(decode_attention(self.model))
-                    stack.enter_context(prepacked_linears(self.model))  # after merged_lora: packs the merged weights
+                    # After merged_lora, so it packs the merged weights.
+                    stack.enter_context(prepacked_linears(self.model, rows=len(prompts)))
                 result = super()._generate(prompts)
             self._wb_generation = (time.perf_counter() - start, sum(len(ids) for ids in result[1]))
             return result
