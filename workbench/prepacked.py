@@ -14,8 +14,10 @@ torch.compile's CPU freezing pass emits for linears) does it once per generation
     576 -> 576          61 us     46 us
     576 -> 49152      3348 us   1937 us    (the LM head)
 
-and a whole decode step of 32 rows (bf16, 128 new tokens) 93-96 -> 86-87 ms a token; packing
-all 211 weights took 0.08-0.15 s. The outputs are bit-identical to ``F.linear`` (bf16, every
+and a whole decode step of 32 rows (bf16, 128 new tokens, ``generate`` alone, alternating) 93-96
+-> 86-87 ms a token; packing all 211 weights took 0.08-0.15 s. In whole GRPO steps at 256 tokens
+the gain did not show clearly (generation medians 28.42 against 28.81 s, 3 steps each way;
+docs/performance-log.md). The outputs are bit-identical to ``F.linear`` (bf16, every
 shape tried: the same oneDNN kernel). fp32 is left alone: there prepacking was slower on the small
 shapes. Written here because neither transformers nor torch offers prepacked linears outside
 torch.compile's freezing, which bakes the weights into the compiled graph (and a GRPO step changes
